@@ -1,0 +1,34 @@
+// disttgl-trainer: temporal link prediction with memory-based TGNNs.
+// Exit codes: 0 success, 2 bad input or flags, 70 internal error, 74 I/O error.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+
+#include "commands.hpp"
+#include "disttgl/common/error.hpp"
+#include "disttgl/common/log.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"disttgl-trainer: memory-based temporal GNN training (TGN, JODIE, APAN)"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
+  // Runs after the top-level options are parsed and before any sub-command callback.
+  app.parse_complete_callback([&log_level] { disttgl::log::init("trainer", log_level); });
+  disttgl::trainer::app::add_prepare(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : disttgl::kExitBadInput;
+  } catch (const disttgl::Error& e) {
+    std::fprintf(stderr, "disttgl-trainer: error: %s\n", e.what());
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "disttgl-trainer: internal error: %s\n", e.what());
+    return disttgl::kExitInternal;
+  }
+  return 0;
+}

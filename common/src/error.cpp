@@ -9,10 +9,9 @@ InputError::InputError(const std::string& file, long line, const std::string& wh
                      : fmt::format("{}: {}", file, what)) {}
 
 namespace detail {
-void throw_check_failure(const char* expr, const char* file, int line,
-                         const std::string& message) {
-  throw InternalError(fmt::format("{}:{}: internal check failed ({}): {}", file, line, expr,
-                                  message));
+void throw_check_failure(const char* expr, const char* file, int line, const std::string& message) {
+  throw InternalError(
+      fmt::format("{}:{}: internal check failed ({}): {}", file, line, expr, message));
 }
 }  // namespace detail
 

@@ -6,7 +6,17 @@
 
 namespace disttgl::trainer::app {
 
-/// `prepare --input FILE [--format F] --output DIR`: import, validate, split, write.
+/// `prepare --input FILE [--format auto|jodie|tgl|dyglib|snap] --output DIR [--val-quantile Q
+/// --test-quantile Q --bipartite]`: import, validate, sort, remap, split, write DIR/dataset.bin
+/// and DIR/dataset.json, print a summary to stdout. Bad input exits 2 with no DIR written.
 void add_prepare(CLI::App& app);
+
+/// `train --data D --config C --output RUN [--epochs --batch-size --seed --threads
+/// --static-memory FILE --resume RUN]`.
+void add_train(CLI::App& app);
+/// `pretrain-static --data D --config C --output DIR`: DistTGL's static node memory.
+void add_pretrain_static(CLI::App& app);
+/// `evaluate --checkpoint FILE --data D [--split val|test]`.
+void add_evaluate(CLI::App& app);
 
 }  // namespace disttgl::trainer::app

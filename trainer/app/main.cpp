@@ -1,7 +1,6 @@
 // disttgl-trainer: temporal link prediction with memory-based TGNNs.
 // Exit codes: 0 success, 2 bad input or flags, 70 internal error, 74 I/O error.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <exception>
 
@@ -18,6 +17,9 @@ int main(int argc, char** argv) {
   // Runs after the top-level options are parsed and before any sub-command callback.
   app.parse_complete_callback([&log_level] { disttgl::log::init("trainer", log_level); });
   disttgl::trainer::app::add_prepare(app);
+  disttgl::trainer::app::add_train(app);
+  disttgl::trainer::app::add_pretrain_static(app);
+  disttgl::trainer::app::add_evaluate(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

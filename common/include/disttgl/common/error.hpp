@@ -63,8 +63,7 @@ namespace detail {
 }  // namespace disttgl
 
 /// Checks an internal invariant; throws disttgl::InternalError naming file:line on failure.
-#define DISTTGL_CHECK(cond, message)                                                  \
-  do {                                                                                \
-    if (!(cond)) ::disttgl::detail::throw_check_failure(#cond, __FILE__, __LINE__,   \
-                                                        (message));                   \
+#define DISTTGL_CHECK(cond, message)                                                           \
+  do {                                                                                         \
+    if (!(cond)) ::disttgl::detail::throw_check_failure(#cond, __FILE__, __LINE__, (message)); \
   } while (false)

@@ -26,27 +26,27 @@ struct Split {
 };
 
 struct Dataset {
-  std::string name;                ///< input file stem, e.g. "wikipedia"
-  std::string source_format;       ///< "jodie", "tgl", "dyglib" or "snap"
-  std::int64_t num_nodes = 0;      ///< N; ids are contiguous in [0, N)
-  bool bipartite = false;          ///< sources and destinations are disjoint id ranges
-  std::int64_t num_src_nodes = 0;  ///< bipartite: sources are [0, num_src_nodes), destinations
-                                   ///< [num_src_nodes, N); otherwise equal to N
-  std::vector<NodeId> src;         ///< [E] source node of each event
-  std::vector<NodeId> dst;         ///< [E] destination node of each event
-  std::vector<Timestamp> ts;       ///< [E] non-decreasing event times
-  std::vector<std::int32_t> label; ///< [E] JODIE state label / DyGLib label; 0 when absent
+  std::string name;                 ///< input file stem, e.g. "wikipedia"
+  std::string source_format;        ///< "jodie", "tgl", "dyglib" or "snap"
+  std::int64_t num_nodes = 0;       ///< N; ids are contiguous in [0, N)
+  bool bipartite = false;           ///< sources and destinations are disjoint id ranges
+  std::int64_t num_src_nodes = 0;   ///< bipartite: sources are [0, num_src_nodes), destinations
+                                    ///< [num_src_nodes, N); otherwise equal to N
+  std::vector<NodeId> src;          ///< [E] source node of each event
+  std::vector<NodeId> dst;          ///< [E] destination node of each event
+  std::vector<Timestamp> ts;        ///< [E] non-decreasing event times
+  std::vector<std::int32_t> label;  ///< [E] JODIE state label / DyGLib label; 0 when absent
   std::int64_t edge_feature_dim = 0;
   std::vector<float> edge_features;  ///< [E, edge_feature_dim] row-major, float32
   std::int64_t node_feature_dim = 0;
   std::vector<float> node_features;  ///< [N, node_feature_dim] row-major, float32
   Split split;
-  std::int64_t reordered_rows = 0;   ///< rows the stable time sort moved from their file position
+  std::int64_t reordered_rows = 0;  ///< rows the stable time sort moved from their file position
   /// [N] original id of each remapped node, as written in the input file. Bipartite: for
   /// v < num_src_nodes the original user (source) id, otherwise the original item
   /// (destination) id; the two id spaces may overlap.
   std::vector<std::int64_t> original_ids;
-  std::string source_file;           ///< input path as given to import_dataset
+  std::string source_file;  ///< input path as given to import_dataset
 
   std::int64_t num_events() const { return static_cast<std::int64_t>(ts.size()); }
   /// Last minus first event time (0 for an empty dataset), in the input's time unit.

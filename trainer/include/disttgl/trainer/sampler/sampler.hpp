@@ -38,8 +38,8 @@ enum class SamplingStrategy { kRecent, kUniform };
 struct SamplerOptions {
   std::vector<int> fanouts = {10};  ///< neighbours per root, one entry per layer
   SamplingStrategy strategy = SamplingStrategy::kRecent;
-  int num_threads = 1;              ///< worker threads; results do not depend on it
-  std::uint64_t seed = 0;           ///< uniform strategy only
+  int num_threads = 1;     ///< worker threads; results do not depend on it
+  std::uint64_t seed = 0;  ///< uniform strategy only
   /// Use the per-node cursors as a search hint. Off = a binary search per root (DistTGL's
   /// `use_ptr = false`); results are identical either way.
   bool use_cursor = true;

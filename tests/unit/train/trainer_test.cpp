@@ -1,0 +1,206 @@
+// Whole training runs: leak detector, determinism, resume, a real-data smoke run, and the
+// bad-input contract of the CLI (exit 2, nothing overwritten).
+#include "disttgl/trainer/train/trainer.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+#include "disttgl/common/error.hpp"
+#include "disttgl/trainer/data/import.hpp"
+
+namespace disttgl::trainer {
+namespace {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+fs::path temp_dir(const std::string& name) {
+  auto p = fs::path("/tmp") / ("disttgl_train_" + std::to_string(::getpid()) + "_" + name);
+  fs::remove_all(p);
+  return p;
+}
+
+// Uniformly random endpoints and times: nothing about the future is predictable.
+Dataset random_graph(std::int64_t num_nodes, std::int64_t num_events, std::uint32_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<NodeId> node(0, num_nodes - 1);
+  std::uniform_real_distribution<double> time(0.0, 1e6);
+  Dataset d;
+  d.name = "random";
+  d.num_nodes = num_nodes;
+  d.num_src_nodes = num_nodes;
+  for (std::int64_t i = 0; i < num_events; ++i) d.ts.push_back(time(rng));
+  std::sort(d.ts.begin(), d.ts.end());
+  for (std::int64_t i = 0; i < num_events; ++i) {
+    d.src.push_back(node(rng));
+    d.dst.push_back(node(rng));
+  }
+  d.label.assign(d.ts.size(), 0);
+  d.split = quantile_split(d.ts, 0.70, 0.85);
+  return d;
+}
+
+TrainConfig small_config(std::int64_t epochs, std::int64_t batch_size) {
+  auto c = parse_config("model: tgn\n", "test");
+  c.optim.epochs = epochs;
+  c.optim.batch_size = batch_size;
+  c.optim.patience = 0;
+  return c;
+}
+
+std::vector<json> metrics_lines(const fs::path& run) {
+  std::vector<json> lines;
+  std::ifstream in(run / "metrics.jsonl");
+  std::string text;
+  while (std::getline(in, text)) lines.push_back(json::parse(text));
+  return lines;
+}
+
+TEST(Trainer, LeakDetectorRandomGraphStaysAtChance) {
+  const auto ds = random_graph(200, 6000, 11);
+  const auto dir = temp_dir("leak");
+  RunOptions opt;
+  opt.output_dir = dir.string();
+  opt.threads = 2;
+  opt.seed = 1;
+  const auto test = Trainer(ds, small_config(3, 200), opt).fit();
+  EXPECT_NEAR(test.ap, 0.5, 0.05) << "AP far from chance on unpredictable events: a leak";
+  EXPECT_NEAR(test.auc, 0.5, 0.05);
+  fs::remove_all(dir);
+}
+
+TEST(Trainer, SameSeedSameThreadsSameLossesBitForBit) {
+  const auto ds = random_graph(300, 4000, 5);
+  std::vector<std::vector<json>> runs;
+  for (int r = 0; r < 2; ++r) {
+    const auto dir = temp_dir("determinism" + std::to_string(r));
+    RunOptions opt;
+    opt.output_dir = dir.string();
+    opt.threads = 2;
+    opt.seed = 3;
+    Trainer(ds, small_config(2, 300), opt).fit();
+    runs.push_back(metrics_lines(dir));
+    fs::remove_all(dir);
+  }
+  ASSERT_EQ(runs[0].size(), 2u);
+  ASSERT_EQ(runs[1].size(), 2u);
+  for (std::size_t e = 0; e < 2; ++e) {
+    EXPECT_EQ(runs[0][e]["loss"].get<double>(), runs[1][e]["loss"].get<double>()) << "epoch " << e;
+    EXPECT_EQ(runs[0][e]["val"]["ap"].get<double>(), runs[1][e]["val"]["ap"].get<double>());
+  }
+}
+
+TEST(Trainer, ResumeGivesTheSameLossesAsAnUninterruptedRun) {
+  const auto ds = random_graph(300, 4000, 9);
+  const auto straight = temp_dir("straight");
+  const auto resumed = temp_dir("resumed");
+  RunOptions opt;
+  opt.threads = 2;
+  opt.seed = 4;
+  opt.output_dir = straight.string();
+  Trainer(ds, small_config(3, 300), opt).fit();
+  opt.output_dir = resumed.string();
+  Trainer(ds, small_config(1, 300), opt).fit();  // "interrupted" after epoch 1
+  opt.resume = true;
+  Trainer(ds, small_config(3, 300), opt).fit();
+  const auto a = metrics_lines(straight);
+  const auto b = metrics_lines(resumed);
+  ASSERT_EQ(a.size(), 3u);
+  ASSERT_EQ(b.size(), 3u);
+  for (std::size_t e = 0; e < 3; ++e) {
+    EXPECT_EQ(a[e]["loss"].get<double>(), b[e]["loss"].get<double>()) << "epoch " << e + 1;
+    EXPECT_EQ(a[e]["val"]["mrr"].get<double>(), b[e]["val"]["mrr"].get<double>());
+  }
+  fs::remove_all(straight);
+  fs::remove_all(resumed);
+}
+
+// Runs the real binary; returns {exit code, stderr+stdout}.
+std::pair<int, std::string> run(const std::string& args) {
+  const auto log = temp_dir("cli_log");
+  const std::string cmd =
+      std::string(DISTTGL_TRAINER_BIN) + " " + args + " > " + log.string() + " 2>&1";
+  const int status = std::system(cmd.c_str());
+  std::ifstream in(log);
+  std::stringstream text;
+  text << in.rdbuf();
+  fs::remove(log);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text.str()};
+}
+
+const std::string kCollegeMsg =
+    std::string(DISTTGL_SHARED_DIR) + "/datasets/collegemsg/CollegeMsg.txt";
+
+TEST(TrainerCli, SmokeOneEpochOfTgnOnCollegeMsg) {
+  const auto dir = temp_dir("smoke");
+  const auto [code, out] = run("train --data " + kCollegeMsg + " --config " + DISTTGL_SOURCE_DIR +
+                               "/configs/tgn.yaml --output " + dir.string() +
+                               " --epochs 1 --batch-size 200 --seed 0 --threads 2");
+  ASSERT_EQ(code, 0) << out;
+  std::ifstream in(dir / "summary.json");
+  const auto summary = json::parse(in);
+  EXPECT_GE(summary["test"]["ap"].get<double>(), 0.80);
+  EXPECT_EQ(summary["epochs"].get<int>(), 1);
+  EXPECT_EQ(summary["dataset"]["num_events"].get<int>(), 59835);
+  EXPECT_TRUE(fs::is_regular_file(dir / "checkpoint.pt"));
+  // evaluate reproduces the test metrics from the checkpoint.
+  const auto [ecode, eout] = run("evaluate --checkpoint " + (dir / "checkpoint.pt").string() +
+                                 " --data " + kCollegeMsg + " --threads 2");
+  ASSERT_EQ(ecode, 0) << eout;
+  const auto line = eout.substr(eout.rfind('{'));
+  EXPECT_DOUBLE_EQ(json::parse(line)["ap"].get<double>(), summary["test"]["ap"].get<double>());
+  fs::remove_all(dir);
+}
+
+TEST(TrainerCli, StaticMemoryOfTheWrongShapeExitsTwoAndWritesNothing) {
+  const auto dir = temp_dir("badstatic");
+  const auto table = temp_dir("badstatic.pt");
+  torch::serialize::OutputArchive a;
+  a.write("static_memory", torch::zeros({10, 100}));
+  a.save_to(table.string());
+  const auto [code, out] = run("train --data " + kCollegeMsg + " --output " + dir.string() +
+                               " --static-memory " + table.string());
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find(table.string() + ": static node memory has shape [10, 100] (Float), "
+                                      "expected [1899, d] float32 for this dataset's 1899 nodes"),
+            std::string::npos)
+      << out;
+  EXPECT_FALSE(fs::exists(dir));
+  fs::remove(table);
+}
+
+TEST(TrainerCli, UnreadableCheckpointExitsTwo) {
+  const auto bad = temp_dir("bad_checkpoint.pt");
+  std::ofstream(bad) << "not a checkpoint";
+  const auto [code, out] = run("evaluate --checkpoint " + bad.string() + " --data " + kCollegeMsg);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find(bad.string() + ": not a disttgl checkpoint"), std::string::npos) << out;
+  fs::remove(bad);
+}
+
+TEST(TrainerCli, BadConfigKeyExitsTwoAndExistingRunIsUntouched) {
+  const auto dir = temp_dir("existing");
+  fs::create_directories(dir);
+  std::ofstream(dir / "summary.json") << "{\"keep\": 1}\n";
+  const auto config = temp_dir("bad.yaml");
+  std::ofstream(config) << "model: tgn\nmemory:\n  dim: -5\n";
+  const auto [code, out] = run("train --data " + kCollegeMsg + " --config " + config.string() +
+                               " --output " + dir.string() + " --overwrite");
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find(config.string() + ": memory.dim: must be >= 1, got -5"), std::string::npos)
+      << out;
+  std::ifstream in(dir / "summary.json");
+  EXPECT_EQ(json::parse(in)["keep"].get<int>(), 1);
+  fs::remove_all(dir);
+  fs::remove(config);
+}
+
+}  // namespace
+}  // namespace disttgl::trainer

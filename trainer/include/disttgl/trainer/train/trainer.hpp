@@ -1,0 +1,77 @@
+// The single-process training driver of `disttgl-trainer train`, `evaluate` and
+// `pretrain-static`: epochs over the training split, validation every epoch, best checkpoint
+// by the validation metric, final test with memory continued through train -> val -> test
+// (TGL's protocol, disttgl.md §3.5).
+//
+// Per epoch: the memory and mailbox are reset, the training events are processed in time
+// order in batches of `batch_size` through the stages of pipeline.hpp (sample, gather,
+// compute, write back), then validation continues the memory. Evaluation uses negatives fixed
+// by `eval.negative_seed`: per positive, 1 + (mrr_negatives - 1) draws of which the first is
+// the "1 random negative" of AP/AUC and all `mrr_negatives` rank the positive for MRR.
+//
+// Determinism: with the same seed and thread count the losses are bit-for-bit identical on
+// CPU; `resume` restores model, optimizer, RNG and epoch counters, so an interrupted run
+// continues with the same losses.
+// Outputs in RUN_DIR: metrics.jsonl (one line per epoch), summary.json, checkpoint.pt (best
+// epoch: model, optimizer, memory after validation, RNG), last.pt (latest epoch, for resume),
+// config.yaml. Files are written to a temporary name and renamed.
+// Thread-safety: one Trainer per process.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "disttgl/trainer/data/dataset.hpp"
+#include "disttgl/trainer/train/config.hpp"
+
+namespace disttgl::trainer {
+
+struct RunOptions {
+  std::string output_dir;  ///< RUN_DIR
+  std::string data_path;   ///< for the summary
+  std::uint64_t seed = 0;
+  int threads = 2;                 ///< torch intra-op threads and sampler threads
+  std::string static_memory_file;  ///< train with a pre-trained static node memory
+  bool pretrain_static = false;    ///< learn the static table instead of a dynamic memory
+  bool resume = false;             ///< continue the run in output_dir from last.pt
+  /// Stop each training epoch after this many batches (0 = all); for quick experiments.
+  std::int64_t max_train_batches = 0;
+};
+
+struct EvalMetrics {
+  double ap = 0.0;             ///< over the whole split, 1 negative per positive
+  double auc = 0.0;            ///< same pairs as ap
+  double mrr = 0.0;            ///< against mrr_negatives fixed negatives, ties against
+  double ap_batch_mean = 0.0;  ///< mean of per-batch APs (what TGN/PyG print)
+  double loss = 0.0;           ///< mean training-loss form over the split's batches
+  std::int64_t events = 0;
+  double seconds = 0.0;
+};
+
+class Trainer {
+ public:
+  /// Validates the config against the dataset (ConfigError naming the key: e.g. a static
+  /// memory of the wrong shape, a fanout on a graph without events) before creating
+  /// anything in output_dir.
+  Trainer(const Dataset& dataset, TrainConfig config, RunOptions options);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  /// Trains, evaluates and writes the outputs. Returns the test metrics.
+  EvalMetrics fit();
+
+  /// Loads a checkpoint written by fit() and evaluates `split` ("test": continue the
+  /// checkpoint's memory through the test events; "val": replay the training events, then
+  /// evaluate validation). Throws InputError when the checkpoint cannot be read or does not
+  /// match the dataset.
+  static EvalMetrics evaluate_checkpoint(const Dataset& dataset, const std::string& checkpoint,
+                                         const std::string& split, int threads);
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
+
+}  // namespace disttgl::trainer

@@ -1,0 +1,109 @@
+#include "disttgl/trainer/train/pipeline.hpp"
+
+#include <torch/torch.h>
+
+#include "disttgl/common/error.hpp"
+#include "disttgl/trainer/model/write_back.hpp"
+
+namespace disttgl::trainer {
+
+SampleStage::SampleStage(const Dataset& dataset, const TemporalSampler* sampler,
+                         const NegativeSampler& negatives)
+    : dataset_(dataset), sampler_(sampler), negatives_(negatives) {}
+
+SampledBatch SampleStage::run(std::int64_t begin, std::int64_t end, std::int64_t num_negatives,
+                              std::uint64_t negative_seed) const {
+  DISTTGL_CHECK(begin >= 0 && begin < end && end <= dataset_.num_events(), "bad event range");
+  SampledBatch b;
+  b.begin = begin;
+  b.end = end;
+  b.num_negatives = num_negatives;
+  const std::int64_t n_events = end - begin;
+  const auto roots = static_cast<std::size_t>(n_events * (2 + num_negatives));
+  b.roots.reserve(roots);
+  b.root_times.reserve(roots);
+  const auto first = static_cast<std::size_t>(begin);
+  const auto last = static_cast<std::size_t>(end);
+  b.roots.insert(b.roots.end(), dataset_.src.begin() + first, dataset_.src.begin() + last);
+  b.roots.insert(b.roots.end(), dataset_.dst.begin() + first, dataset_.dst.begin() + last);
+  b.root_times.insert(b.root_times.end(), dataset_.ts.begin() + first, dataset_.ts.begin() + last);
+  b.root_times.insert(b.root_times.end(), dataset_.ts.begin() + first, dataset_.ts.begin() + last);
+  if (num_negatives > 0) {
+    const auto neg =
+        negatives_.sample(begin, n_events, static_cast<int>(num_negatives), negative_seed);
+    b.roots.insert(b.roots.end(), neg.begin(), neg.end());
+    for (std::int64_t i = 0; i < n_events; ++i) {
+      b.root_times.insert(b.root_times.end(), static_cast<std::size_t>(num_negatives),
+                          dataset_.ts[first + static_cast<std::size_t>(i)]);
+    }
+  }
+  if (sampler_ != nullptr) b.blocks = sampler_->sample(b.roots, b.root_times);
+  return b;
+}
+
+namespace {
+torch::Tensor to_tensor(const std::vector<std::int64_t>& v) {
+  return torch::from_blob(const_cast<std::int64_t*>(v.data()),
+                          {static_cast<std::int64_t>(v.size())}, torch::kInt64)
+      .clone();
+}
+torch::Tensor to_tensor(const std::vector<double>& v) {
+  return torch::from_blob(const_cast<double*>(v.data()), {static_cast<std::int64_t>(v.size())},
+                          torch::kFloat64)
+      .clone();
+}
+torch::Tensor table(const std::vector<float>& v, std::int64_t rows, std::int64_t cols) {
+  if (cols == 0) return {};
+  return torch::from_blob(const_cast<float*>(v.data()), {rows, cols}, torch::kFloat32).clone();
+}
+}  // namespace
+
+FeatureTables feature_tables(const Dataset& dataset) {
+  FeatureTables t;
+  t.edge_features = table(dataset.edge_features, dataset.num_events(), dataset.edge_feature_dim);
+  t.node_features = table(dataset.node_features, dataset.num_nodes, dataset.node_feature_dim);
+  return t;
+}
+
+GatherStage::GatherStage(MemoryStore* store, FeatureTables tables, torch::Device device)
+    : store_(store), tables_(std::move(tables)), device_(device) {
+  if (tables_.edge_features.defined()) tables_.edge_features = tables_.edge_features.to(device_);
+}
+
+GatheredBatch GatherStage::run(SampledBatch batch) const {
+  GatheredBatch g;
+  g.begin = batch.begin;
+  g.end = batch.end;
+  const std::int64_t n_events = batch.num_events();
+  ModelInputs& in = g.inputs;
+  in.num_positives = n_events;
+  in.num_negatives = batch.num_negatives;
+  // The outermost block's node list starts with every inner block's nodes, so its unique
+  // nodes are all the nodes the forward touches.
+  const auto& all_nodes = batch.blocks.empty() ? batch.roots : batch.blocks.back().nodes;
+  auto [unique, index] = unique_with_index(to_tensor(all_nodes));
+  in.unique_nodes = unique.to(device_);
+  in.node_index = index.to(device_);
+  if (store_ != nullptr) in.memory = store_->read(unique).to(device_);
+  in.blocks.reserve(batch.blocks.size());
+  for (const auto& block : batch.blocks) in.blocks.push_back(to_block_tensors(block, device_));
+  in.root_times = to_tensor(batch.root_times).to(device_);
+  in.edge_features = tables_.edge_features;
+  if (tables_.node_features.defined()) {
+    in.node_features = tables_.node_features.index_select(0, unique).to(device_);
+  }
+  if (tables_.static_memory.defined()) {
+    in.static_memory = tables_.static_memory.index_select(0, unique).to(device_);
+  }
+  g.event_ts = in.root_times.narrow(0, 0, n_events);
+  g.event_eid = torch::arange(batch.begin, batch.end, torch::dtype(torch::kInt64)).to(device_);
+  return g;
+}
+
+void write_back(MemoryStore* store, const GatheredBatch& batch, const ModelOutputs& outputs) {
+  if (store == nullptr) return;
+  const auto w = make_memory_write(batch.inputs, outputs, batch.event_ts, batch.event_eid);
+  store->write(w.nodes, w.rows);
+}
+
+}  // namespace disttgl::trainer

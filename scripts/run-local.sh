@@ -12,7 +12,7 @@ shift || true
 scripts/setup.sh
 cmake --preset release >/dev/null
 cmake --build --preset release --target disttgl-trainer
-name=$(basename "${input%%.*}")
+name=$(basename "$input"); name=${name%%.*}   # wikipedia.csv -> wikipedia
 trainer=build/release/trainer/disttgl-trainer
 mkdir -p runs/"$name"
 $trainer prepare --input "$input" --output runs/"$name"/data

@@ -1,6 +1,7 @@
 // `train`, `pretrain-static` and `evaluate` sub-commands.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <iostream>
@@ -22,9 +23,9 @@ struct TrainArgs {
   std::string data;
   std::string config;  // empty: the built-in TGN defaults (configs/tgn.yaml's values)
   std::string output;
-  std::int64_t epochs = 0;
-  std::int64_t batch_size = 0;
-  std::uint64_t seed = 0;
+  std::int64_t epochs = 0;      // 0: not given (the flag itself must be >= 1)
+  std::int64_t batch_size = 0;  // 0: not given
+  std::int64_t seed = 0;
   int threads = 2;
   std::string static_memory;
   std::string resume;
@@ -44,14 +45,19 @@ void add_common(CLI::App* cmd, TrainArgs& a) {
   cmd->add_option("--config", a.config,
                   "YAML model/training config (configs/tgn.yaml, jodie.yaml, apan.yaml); "
                   "default: TGN with TGL's defaults");
-  cmd->add_option("--epochs", a.epochs, "override train.epochs");
-  cmd->add_option("--batch-size", a.batch_size, "override train.batch_size");
-  cmd->add_option("--seed", a.seed, "random seed")->capture_default_str();
+  cmd->add_option("--epochs", a.epochs, "override train.epochs")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000000}));
+  cmd->add_option("--batch-size", a.batch_size, "override train.batch_size")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{100000000}));
+  cmd->add_option("--seed", a.seed, "random seed")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--threads", a.threads, "compute and sampler threads")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   cmd->add_option("--max-train-batches", a.max_train_batches,
-                  "stop each training epoch after this many batches (quick experiments)");
+                  "stop each training epoch after this many batches (quick experiments)")
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--overwrite", a.overwrite, "replace an existing run directory");
 }
 
@@ -73,24 +79,46 @@ void run_training(TrainArgs& a, bool pretrain) {
   if (a.resume.empty() && fs::exists(a.output) && !fs::is_empty(a.output)) {
     if (!a.overwrite) {
       throw ConfigError(
-          fmt::format("--output: {} exists and is not empty (use --resume to "
-                      "continue it or --overwrite to replace it)",
-                      a.output));
+          fmt::format("--output: {} exists and is not empty (use {} or another --output)", a.output,
+                      pretrain ? "--overwrite to replace it"
+                               : "--resume to continue it, --overwrite to replace it,"));
+    }
+    // Only ever replace a previous run, never an unrelated directory.
+    if (!fs::is_directory(a.output) || !fs::exists(fs::path(a.output) / "config.yaml")) {
+      throw ConfigError(fmt::format(
+          "--output: {} is not a disttgl run directory (no config.yaml); refusing to replace it",
+          a.output));
     }
   }
   const Dataset dataset = load_data(a.data);
+  // A new run trains into a temporary sibling that replaces --output only on success, so a
+  // failed run leaves an earlier run (or nothing) behind.
+  const bool fresh = a.resume.empty();
+  fs::path out = fs::path(a.output).lexically_normal();
+  if (out.filename().empty()) out = out.parent_path();  // "runs/x/" -> "runs/x"
+  a.output = out.string();
+  const std::string work_dir = fresh ? fmt::format("{}.tmp-{}", a.output, ::getpid()) : a.output;
   RunOptions opt;
-  opt.output_dir = a.output;
+  opt.output_dir = work_dir;
   opt.data_path = a.data;
-  opt.seed = a.seed;
+  opt.seed = static_cast<std::uint64_t>(a.seed);
   opt.threads = a.threads;
   opt.static_memory_file = a.static_memory;
   opt.pretrain_static = pretrain;
   opt.resume = !a.resume.empty();
   opt.max_train_batches = a.max_train_batches;
   Trainer trainer(dataset, config, opt);
-  if (a.overwrite && opt.resume == false && fs::exists(a.output)) fs::remove_all(a.output);
-  const auto test = trainer.fit();
+  EvalMetrics test;
+  try {
+    test = trainer.fit();
+  } catch (...) {
+    if (fresh) fs::remove_all(work_dir);
+    throw;
+  }
+  if (fresh) {
+    if (fs::exists(a.output)) fs::remove_all(a.output);
+    fs::rename(work_dir, a.output);
+  }
   std::cout << fmt::format("test AP {:.4f}  AUC {:.4f}  MRR {:.4f}  -> {}\n", test.ap, test.auc,
                            test.mrr, a.output);
 }
@@ -123,18 +151,25 @@ void add_pretrain_static(CLI::App& app) {
 
 void add_evaluate(CLI::App& app) {
   struct Args {
-    std::string checkpoint, data, split = "test";
+    std::string checkpoint, data, split = "test", static_memory;
     int threads = 2;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("evaluate", "evaluate a checkpoint on the val or test split");
   cmd->add_option("--checkpoint", a->checkpoint, "RUN_DIR/checkpoint.pt")->required();
   cmd->add_option("--data", a->data, "the dataset the checkpoint was trained on")->required();
-  cmd->add_option("--split", a->split, "val or test")->capture_default_str();
+  cmd->add_option("--split", a->split,
+                  "test: continue the checkpoint's node memory (after validation) through the "
+                  "test events; val: replay the training events with the final model, then "
+                  "evaluate validation (so it can differ from the per-epoch validation numbers)")
+      ->capture_default_str();
   cmd->add_option("--threads", a->threads, "threads")->check(CLI::Range(1, 256));
+  cmd->add_option("--static-memory", a->static_memory,
+                  "the static node memory the run was trained with (train --static-memory)");
   cmd->callback([a] {
     const Dataset dataset = load_data(a->data);
-    const auto m = Trainer::evaluate_checkpoint(dataset, a->checkpoint, a->split, a->threads);
+    const auto m = Trainer::evaluate_checkpoint(dataset, a->checkpoint, a->split, a->threads,
+                                                a->static_memory);
     nlohmann::json j = {{"split", a->split},
                         {"ap", m.ap},
                         {"auc", m.auc},

@@ -202,5 +202,24 @@ TEST(TrainerCli, BadConfigKeyExitsTwoAndExistingRunIsUntouched) {
   fs::remove(config);
 }
 
+TEST(TrainerCli, OverwriteRefusesADirectoryThatIsNotARun) {
+  const auto dir = temp_dir("not_a_run");
+  fs::create_directories(dir);
+  std::ofstream(dir / "thesis.tex") << "keep me\n";
+  const auto [code, out] =
+      run("train --data " + kCollegeMsg + " --output " + dir.string() + " --overwrite --epochs 1");
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find(dir.string() + " is not a disttgl run directory (no config.yaml); refusing "
+                                    "to replace it"),
+            std::string::npos)
+      << out;
+  EXPECT_TRUE(fs::is_regular_file(dir / "thesis.tex"));
+  const auto [code0, out0] =
+      run("train --data " + kCollegeMsg + " --output " + (dir / "x").string() + " --epochs 0");
+  EXPECT_EQ(code0, 2) << out0;
+  EXPECT_FALSE(fs::exists(dir / "x"));
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace disttgl::trainer

@@ -65,9 +65,13 @@ torch::serialize::InputArchive open(const std::string& path) {
           fmt::format("not a disttgl checkpoint (format '{}', expected '{}')",
                       format.isString() ? format.toStringRef() : "?", kCheckpointFormat));
     }
+  } catch (const InputError&) {
+    throw;
   } catch (const c10::Error& e) {
     throw InputError(path, 0,
                      fmt::format("not a disttgl checkpoint ({})", e.what_without_backtrace()));
+  } catch (const std::exception& e) {  // TorchScript loader errors are not c10::Error
+    throw InputError(path, 0, fmt::format("not a disttgl checkpoint ({})", e.what()));
   }
   return root;
 }

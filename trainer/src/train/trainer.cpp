@@ -414,7 +414,8 @@ EvalMetrics Trainer::fit() {
 }
 
 EvalMetrics Trainer::evaluate_checkpoint(const Dataset& dataset, const std::string& checkpoint,
-                                         const std::string& split, int threads) {
+                                         const std::string& split, int threads,
+                                         const std::string& static_memory_file) {
   if (split != "test" && split != "val") {
     throw ConfigError(fmt::format("--split: unknown value '{}' (expected val or test)", split));
   }
@@ -429,6 +430,7 @@ EvalMetrics Trainer::evaluate_checkpoint(const Dataset& dataset, const std::stri
   RunOptions opt;
   opt.threads = threads;
   opt.data_path = checkpoint;
+  opt.static_memory_file = static_memory_file;
   Trainer t(dataset, parse_config(meta.config_yaml, checkpoint), opt);
   State& s = *t.s_;
   if (split == "test") {

@@ -66,8 +66,10 @@ class Trainer {
   /// checkpoint's memory through the test events; "val": replay the training events, then
   /// evaluate validation). Throws InputError when the checkpoint cannot be read or does not
   /// match the dataset.
+  /// `static_memory_file` must be the table the run was trained with (empty if none).
   static EvalMetrics evaluate_checkpoint(const Dataset& dataset, const std::string& checkpoint,
-                                         const std::string& split, int threads);
+                                         const std::string& split, int threads,
+                                         const std::string& static_memory_file = "");
 
  private:
   struct State;

@@ -2,13 +2,15 @@
 
 #include <torch/torch.h>
 
-#include <limits>
 #include <string>
+#include <vector>
 
 #include "disttgl/common/error.hpp"
 #include "disttgl/trainer/memory/str_cat.hpp"
 #include "disttgl/trainer/memory/tensor_check.hpp"
+#include "disttgl/trainer/model/gather_rows.hpp"
 #include "disttgl/trainer/model/memory_updater.hpp"
+#include "disttgl/trainer/model/segment_attention.hpp"
 
 namespace disttgl::trainer {
 
@@ -67,44 +69,71 @@ TemporalAttentionLayerImpl::TemporalAttentionLayerImpl(std::int64_t node_dim, st
 
 torch::Tensor TemporalAttentionLayerImpl::forward(const torch::Tensor& h, const BlockTensors& block,
                                                   const torch::Tensor& edge_features) {
+  return forward(h, torch::Tensor(), block, edge_features);
+}
+
+torch::Tensor TemporalAttentionLayerImpl::forward(const torch::Tensor& table,
+                                                  const torch::Tensor& index,
+                                                  const BlockTensors& block,
+                                                  const torch::Tensor& edge_features) {
   constexpr const char* kContext = "TemporalAttentionLayer::forward";
   const std::int64_t num_roots = block.num_roots;
   const std::int64_t num_edges = block.num_edges();
-  check_tensor(h, kContext, "h", torch::kFloat, {block.num_nodes(), node_dim_});
-  const torch::Tensor h_dst = h.slice(0, 0, num_roots);
-  const auto f64 = torch::TensorOptions().dtype(torch::kDouble).device(h.device());
+  if (index.defined()) {
+    check_tensor(table, kContext, "table", torch::kFloat, {kAnyDim, node_dim_});
+    check_tensor(index, kContext, "index", torch::kLong, {block.num_nodes()});
+  } else {
+    check_tensor(table, kContext, "h", torch::kFloat, {block.num_nodes(), node_dim_});
+  }
+  // Rows of the block's node list [roots..., neighbour of each edge...] as table rows.
+  const auto node_rows = [&](const torch::Tensor& positions) {
+    return gather_rows(table, index.defined() ? index.index_select(0, positions) : positions);
+  };
+  const torch::Tensor h_dst = index.defined() ? gather_rows(table, index.slice(0, 0, num_roots))
+                                              : table.slice(0, 0, num_roots);
+  const auto f64 = torch::TensorOptions().dtype(torch::kDouble).device(table.device());
   const torch::Tensor q =
       w_q->forward(torch::cat({h_dst, time_encoding->forward(torch::zeros({num_roots}, f64))}, 1));
 
-  torch::Tensor a = torch::zeros({num_roots, out_dim_}, h.options());
+  torch::Tensor a = torch::zeros({num_roots, out_dim_}, table.options());
   if (num_edges > 0) {
     check_tensor(block.row, kContext, "block.row", torch::kLong, {num_edges});
     check_tensor(block.dt, kContext, "block.dt", torch::kDouble, {num_edges});
-    std::vector<torch::Tensor> kv_parts = {h.slice(0, num_roots)};
     if (edge_dim_ > 0) {
       check_tensor(edge_features, kContext, "edge_features", torch::kFloat, {num_edges, edge_dim_});
-      kv_parts.push_back(edge_features);
     }
-    kv_parts.push_back(time_encoding->forward(block.dt));
-    const torch::Tensor kv_in = torch::cat(kv_parts, 1);
-    const torch::Tensor k = w_k->forward(kv_in).view({num_edges, num_heads_, -1});
-    const torch::Tensor v = w_v->forward(kv_in).view({num_edges, num_heads_, -1});
-    const torch::Tensor qe = q.index_select(0, block.row).view({num_edges, num_heads_, -1});
-    const torch::Tensor logits = torch::leaky_relu((qe * k).sum(2), 0.2);  // [E, heads]
-
-    // Softmax over each root's edges. The per-root max is a constant shift (detached) that
-    // keeps exp() finite; roots without edges never appear in `row`.
-    const torch::Tensor index = block.row.unsqueeze(1).expand({num_edges, num_heads_});
-    const torch::Tensor root_max =
-        torch::full({num_roots, num_heads_}, -std::numeric_limits<float>::infinity(),
-                    logits.options())
-            .scatter_reduce(0, index, logits.detach(), "amax", /*include_self=*/true);
-    const torch::Tensor expo = torch::exp(logits - root_max.index_select(0, block.row));
-    const torch::Tensor denom =
-        torch::zeros({num_roots, num_heads_}, logits.options()).index_add(0, block.row, expo);
-    torch::Tensor att = expo / denom.index_select(0, block.row);
-    att = attention_dropout->forward(att);
-    a = a.index_add(0, block.row, (v * att.unsqueeze(2)).view({num_edges, out_dim_}));
+    // Input-space attention (segment_attention.hpp): the neighbours' inputs x = [h_u || f_e ||
+    // phi(dt_e) || 1] in a dense [roots, slots] layout; padding slots are masked out.
+    const DenseSlots slots = dense_slots(block.row, num_roots);
+    const std::int64_t num_slots = slots.num_slots;
+    const torch::Tensor edge = slots.edge.clamp_min(0);
+    std::vector<torch::Tensor> parts = {node_rows(edge + num_roots)};
+    if (edge_dim_ > 0) parts.push_back(edge_features.index_select(0, edge));
+    parts.push_back(time_encoding->forward(block.dt.index_select(0, edge)));
+    parts.push_back(torch::ones({num_roots * num_slots, 1}, table.options()));
+    const torch::Tensor x = torch::cat(parts, 1).view({num_roots, num_slots, -1});
+    const std::int64_t width = x.size(2);
+    const std::int64_t head_dim = out_dim_ / num_heads_;
+    // [W | b] per head: [H, head_dim, C]; qk[r, h] = [W_k | b_k]_h^T q[r, h].
+    const torch::Tensor wk = torch::cat({w_k->weight, w_k->bias.unsqueeze(1)}, 1)
+                                 .view({num_heads_, head_dim, width});
+    const torch::Tensor wv = torch::cat({w_v->weight, w_v->bias.unsqueeze(1)}, 1)
+                                 .view({num_heads_, head_dim, width});
+    const torch::Tensor qk =
+        torch::bmm(q.view({num_roots, num_heads_, head_dim}).transpose(0, 1), wk)
+            .transpose(0, 1)
+            .contiguous();  // [R, H, C]
+    torch::Tensor keep;
+    const double p = attention_dropout->options.p();
+    if (is_training() && p > 0.0) {
+      keep = torch::empty({num_roots, num_slots, num_heads_}, table.options())
+                 .bernoulli_(1.0 - p)
+                 .div_(1.0 - p);
+    }
+    const torch::Tensor agg = segment_attention(x, qk, slots.mask, keep);  // [R, H, C]
+    a = torch::bmm(agg.transpose(0, 1), wv.transpose(1, 2))  // [H, R, head_dim]
+            .transpose(0, 1)
+            .reshape({num_roots, out_dim_});
   }
   return layer_norm->forward(
       torch::relu(dropout->forward(w_out->forward(torch::cat({a, h_dst}, 1)))));
@@ -129,6 +158,13 @@ AttentionEmbeddingImpl::AttentionEmbeddingImpl(std::int64_t num_layers, std::int
 torch::Tensor AttentionEmbeddingImpl::forward(const torch::Tensor& h,
                                               const std::vector<BlockTensors>& blocks,
                                               const torch::Tensor& edge_table) {
+  return forward(h, torch::Tensor(), blocks, edge_table);
+}
+
+torch::Tensor AttentionEmbeddingImpl::forward(const torch::Tensor& table,
+                                              const torch::Tensor& index,
+                                              const std::vector<BlockTensors>& blocks,
+                                              const torch::Tensor& edge_table) {
   const auto num_layers = static_cast<std::int64_t>(layers_.size());
   if (static_cast<std::int64_t>(blocks.size()) != num_layers) {
     throw InternalError(str_cat("AttentionEmbedding::forward: ", blocks.size(), " blocks for ",
@@ -141,12 +177,13 @@ torch::Tensor AttentionEmbeddingImpl::forward(const torch::Tensor& h,
                                   blocks[l - 1].num_nodes(), " nodes"));
     }
   }
-  torch::Tensor x = h;
+  torch::Tensor x = table;
   for (std::int64_t i = 0; i < num_layers; ++i) {
     const BlockTensors& block = blocks[static_cast<std::size_t>(num_layers - 1 - i)];
     const torch::Tensor ef =
         edge_dim_ > 0 ? lookup_edge_features(edge_table, block.eid) : torch::Tensor();
-    x = layers_[static_cast<std::size_t>(i)]->forward(x, block, ef);
+    x = layers_[static_cast<std::size_t>(i)]->forward(x, i == 0 ? index : torch::Tensor(), block,
+                                                      ef);
   }
   return x;
 }

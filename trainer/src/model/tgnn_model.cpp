@@ -5,6 +5,7 @@
 #include "disttgl/common/error.hpp"
 #include "disttgl/trainer/memory/str_cat.hpp"
 #include "disttgl/trainer/memory/tensor_check.hpp"
+#include "disttgl/trainer/model/gather_rows.hpp"
 
 namespace disttgl::trainer {
 
@@ -117,20 +118,19 @@ ModelOutputs TGNNModelImpl::forward(const ModelInputs& in) {
     out.updated_memory_ts = updated_memory_ts(in.memory);
   }
   const torch::Tensor h_unique = node_input->forward(s, in.node_features, in.static_memory);
-  const torch::Tensor h = h_unique.index_select(0, in.node_index);
+  const torch::Tensor root_index = in.node_index.slice(0, 0, num_roots);
   switch (config_.kind) {
     case ModelKind::kTgn:
-      out.embeddings = attention->forward(h, in.blocks, in.edge_features);
+      out.embeddings = attention->forward(h_unique, in.node_index, in.blocks, in.edge_features);
       break;
     case ModelKind::kJodie: {
-      const torch::Tensor root_index = in.node_index.slice(0, 0, num_roots);
-      out.embeddings = jodie_projection->forward(identity->forward(h.slice(0, 0, num_roots)),
+      out.embeddings = jodie_projection->forward(identity->forward(gather_rows(h_unique, root_index)),
                                                  out.updated_memory_ts.index_select(0, root_index),
                                                  in.root_times);
       break;
     }
     case ModelKind::kApan:
-      out.embeddings = identity->forward(h.slice(0, 0, num_roots));
+      out.embeddings = identity->forward(gather_rows(h_unique, root_index));
       break;
   }
   LinkLogits logits = predictor->forward(out.embeddings, b);

@@ -5,9 +5,11 @@
 //      Q = W_q [h_v || phi(0)],  K = W_k [h_u || f_e || phi(dt_e)],  V = W_v [h_u || f_e ||
 //      phi(dt_e)]
 //    split into H heads; logits LeakyReLU_0.2(sum Q.K) per head with NO 1/sqrt(d) scaling;
-//    softmax over v's incoming edges (segment ops over the block's `row`: index_add, so a
-//    root without neighbours gets a = 0); attention dropout; a = sum att V (heads
-//    concatenated); z = LayerNorm(ReLU(Dropout(W_out [a || h_v]))).
+//    softmax over v's incoming edges (a root without neighbours gets a = 0); attention
+//    dropout; a = sum att V (heads concatenated); z = LayerNorm(ReLU(Dropout(W_out [a || h_v]))).
+//    Computed in input space (segment_attention.hpp): the roots' queries are mapped through
+//    W_k^T and the values' weighted sum through W_v once per root, so no [E, out] K or V is
+//    formed; the result is the same function up to float rounding.
 //  * AttentionEmbedding: L such layers over L sampled blocks.
 //  * IdentityEmbedding (APAN, JODIE): z = LayerNorm(h) (TGL IdentityNormLayer).
 //  * JodieTimeProjection (JODIE): z = h * (1 + W ((t - memory_ts) / (t + 1))) with
@@ -66,6 +68,12 @@ class TemporalAttentionLayerImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& h, const BlockTensors& block,
                         const torch::Tensor& edge_features);
 
+  /// The same with the block nodes' features given as rows of a table: node i of the block
+  /// has table[index[i]]. table: [n, node_dim] float32; index: [block.num_nodes()] int64 in
+  /// [0, n). Saves materialising (and back-propagating through) h = table[index].
+  torch::Tensor forward(const torch::Tensor& table, const torch::Tensor& index,
+                        const BlockTensors& block, const torch::Tensor& edge_features);
+
   TimeEncoding time_encoding{nullptr};
   torch::nn::Linear w_q{nullptr};
   torch::nn::Linear w_k{nullptr};
@@ -98,6 +106,11 @@ class AttentionEmbeddingImpl : public torch::nn::Module {
   /// Layer i consumes blocks[L-1-i]. Returns z [blocks[0].num_roots, out_dim] float32.
   torch::Tensor forward(const torch::Tensor& h, const std::vector<BlockTensors>& blocks,
                         const torch::Tensor& edge_table);
+
+  /// The same with the outermost block's inputs given as table[index] (see
+  /// TemporalAttentionLayer's indexed forward); index: [blocks[L-1].num_nodes()] int64.
+  torch::Tensor forward(const torch::Tensor& table, const torch::Tensor& index,
+                        const std::vector<BlockTensors>& blocks, const torch::Tensor& edge_table);
 
   std::int64_t num_layers() const { return static_cast<std::int64_t>(layers_.size()); }
   TemporalAttentionLayer layer(std::int64_t i) const {

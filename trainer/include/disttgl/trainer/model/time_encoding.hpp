@@ -2,8 +2,9 @@
 // disttgl.md §3.3). w is initialised to 1 / 10^linspace(0, 9, dim) and b to 0, and BOTH are
 // trainable parameters (not a fixed encoding). Each module that encodes time owns its own
 // instance (the memory updater and every attention layer).
-// The phase w * dt + b is computed in float64 (TGL uses float32, which loses about a quarter
-// radian at dt ~ 1e6 s with w = 1); the result is float32.
+// The phase w * dt + b is computed in float64 and reduced mod 2 pi before a float32 cos (TGL
+// uses float32 throughout, which loses about a quarter radian at dt ~ 1e6 s with w = 1); the
+// result is float32. The backward is hand-written in float32 (time_encoding.cpp).
 // Thread-safety: as torch::nn::Module.
 #pragma once
 

@@ -7,6 +7,7 @@ it with the exact command lines to --out (docs/accuracy.md by default).
 
 Usage: .venv/bin/python bench/accuracy/run_accuracy.py [--datasets collegemsg,enron,wikipedia,canparl]
           [--seeds 0,1,2] [--epochs N] [--config configs/tgn.yaml] [--threads 2] [--static]
+          [--static-seeds 0]
 """
 import argparse
 import json
@@ -57,6 +58,8 @@ def main():
     p.add_argument("--workdir", default="/tmp/disttgl-accuracy")
     p.add_argument("--static", action="store_true",
                    help="also pre-train a static node memory and train with it")
+    p.add_argument("--static-seeds", default=None,
+                   help="seeds of the static-memory runs (default: --seeds)")
     p.add_argument("--out", default=os.path.join(ROOT, "docs/accuracy.md"))
     args = p.parse_args()
 
@@ -69,12 +72,15 @@ def main():
             static_dir = os.path.join(args.workdir, name, "static")
             cmd = [args.trainer, "pretrain-static", "--data", data, "--config", args.config,
                    "--output", static_dir, "--seed", "0", "--threads", str(args.threads)]
+            if args.epochs:
+                cmd += ["--epochs", str(args.epochs)]
             run(cmd)
             commands.append(" ".join(cmd))
             variants.append(("dynamic + static", os.path.join(static_dir, "static_memory.pt")))
         for label, static in variants:
             result = {"ap": [], "auc": [], "mrr": [], "eps": [], "val_ap": [], "epochs": []}
-            for seed in args.seeds.split(","):
+            seeds = args.seeds if static is None else (args.static_seeds or args.seeds)
+            for seed in seeds.split(","):
                 out = os.path.join(args.workdir, name, label.replace(" ", ""), f"seed{seed}")
                 cmd = [args.trainer, "train", "--data", data, "--config", args.config,
                        "--output", out, "--seed", seed, "--threads", str(args.threads)]

@@ -65,8 +65,21 @@ void run_training(TrainArgs& a, bool pretrain) {
   if (!a.resume.empty()) a.output = a.resume;
   if (a.output.empty()) throw ConfigError("--output: required (or --resume RUN_DIR)");
   // Everything is validated (config, data, static memory) before the run directory changes.
-  const bool resume_config = !a.resume.empty() && fs::exists(fs::path(a.resume) / "config.yaml");
-  auto config = resume_config      ? load_config((fs::path(a.resume) / "config.yaml").string())
+  if (!a.resume.empty()) {
+    // A resumed run must train exactly as it started, so what shapes it comes from the run.
+    const fs::path run_config = fs::path(a.resume) / "config.yaml";
+    if (!a.config.empty() || a.batch_size > 0) {
+      throw ConfigError(fmt::format(
+          "{}: not allowed with --resume; the run continues with its own {}",
+          a.config.empty() ? "--batch-size" : "--config", run_config.string()));
+    }
+    if (!fs::is_regular_file(run_config)) {
+      throw ConfigError(fmt::format("--resume: {} is not a disttgl run directory (no config.yaml)",
+                                    a.resume));
+    }
+  }
+  auto config = !a.resume.empty()
+                    ? load_config((fs::path(a.resume) / "config.yaml").string())
                 : a.config.empty() ? parse_config("model: tgn\n", "built-in tgn defaults")
                                    : load_config(a.config);
   if (a.epochs > 0) config.optim.epochs = a.epochs;
@@ -133,7 +146,9 @@ void add_train(CLI::App& app) {
                   "run directory (metrics.jsonl, summary.json, checkpoints)");
   cmd->add_option("--static-memory", a->static_memory,
                   "pre-trained static node memory (static_memory.pt from pretrain-static)");
-  cmd->add_option("--resume", a->resume, "continue the run in this directory from last.pt");
+  cmd->add_option("--resume", a->resume,
+                  "continue the run in this directory from last.pt, with the run's own config "
+                  "(--epochs may extend it; --config and --batch-size are refused)");
   cmd->callback([a] { run_training(*a, false); });
 }
 

@@ -59,6 +59,13 @@ TEST(Config, OutOfRangeValuesAreErrorsNamingTheKey) {
             "c.yaml: memory.dim: has the wrong type");
   EXPECT_EQ(error_of("model: jodie\nembedding:\n  fanouts: [10]\n"),
             "c.yaml: embedding.fanouts: only tgn samples temporal neighbours; jodie uses none");
+  // Upper bounds: a typo'd size is a config error, not an allocation failure mid-run.
+  EXPECT_EQ(error_of("model: tgn\nmemory:\n  dim: 1000000\n"),
+            "c.yaml: memory.dim: must be <= 16384, got 1000000");
+  EXPECT_EQ(error_of("model: tgn\nembedding:\n  fanouts: [20000]\n"),
+            "c.yaml: embedding.fanouts: must be <= 10000, got 20000");
+  EXPECT_EQ(error_of("model: tgn\neval:\n  mrr_negatives: 100000\n"),
+            "c.yaml: eval.mrr_negatives: must be <= 10000, got 100000");
 }
 
 TEST(Config, RoundTripsThroughYaml) {

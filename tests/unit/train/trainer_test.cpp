@@ -202,6 +202,30 @@ TEST(TrainerCli, BadConfigKeyExitsTwoAndExistingRunIsUntouched) {
   fs::remove(config);
 }
 
+TEST(TrainerCli, ResumeRefusesConfigOverridesAndNonRunDirectories) {
+  const auto dir = temp_dir("resume_target");
+  fs::create_directories(dir);
+  std::ofstream(dir / "config.yaml") << "model: tgn\n";
+  const auto [code, out] = run("train --data " + kCollegeMsg + " --resume " + dir.string() +
+                               " --batch-size 100");
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("--batch-size: not allowed with --resume; the run continues with its own " +
+                     (dir / "config.yaml").string()),
+            std::string::npos)
+      << out;
+  const auto [code2, out2] = run("train --data " + kCollegeMsg + " --resume " + dir.string() +
+                                 " --config configs/tgn.yaml");
+  EXPECT_EQ(code2, 2) << out2;
+  EXPECT_NE(out2.find("--config: not allowed with --resume"), std::string::npos) << out2;
+  fs::remove(dir / "config.yaml");
+  const auto [code3, out3] = run("train --data " + kCollegeMsg + " --resume " + dir.string());
+  EXPECT_EQ(code3, 2) << out3;
+  EXPECT_NE(out3.find("--resume: " + dir.string() + " is not a disttgl run directory"),
+            std::string::npos)
+      << out3;
+  fs::remove_all(dir);
+}
+
 TEST(TrainerCli, OverwriteRefusesADirectoryThatIsNotARun) {
   const auto dir = temp_dir("not_a_run");
   fs::create_directories(dir);

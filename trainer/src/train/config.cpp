@@ -12,6 +12,9 @@
 namespace disttgl::trainer {
 namespace {
 
+// Largest memory/time/embedding width a config may ask for (published M-TGNNs use 100-200).
+constexpr std::int64_t kMaxDim = 16384;
+
 // Walks one YAML mapping, remembering which keys were read so the rest can be reported.
 class Section {
  public:
@@ -63,6 +66,14 @@ class Section {
 
   void at_least(const std::string& key, std::int64_t value, std::int64_t lo) const {
     if (value < lo) fail(key, fmt::format("must be >= {}, got {}", lo, value));
+  }
+
+  // Upper bounds catch typos (dim: 1000000) as config errors instead of an allocation
+  // failure deep in training; they are far above any published M-TGNN setting.
+  void between(const std::string& key, std::int64_t value, std::int64_t lo,
+               std::int64_t hi) const {
+    at_least(key, value, lo);
+    if (value > hi) fail(key, fmt::format("must be <= {}, got {}", hi, value));
   }
 
   // Every key of the mapping must have been read: typos are errors, not silent defaults.
@@ -119,10 +130,10 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
   mem.read("time_dim", m.time_dim);
   mem.read("mailbox_size", m.mailbox_size);
   mem.read("updater_heads", m.memory_heads);
-  mem.at_least("dim", m.memory_dim, 1);
-  mem.at_least("time_dim", m.time_dim, 1);
-  mem.at_least("mailbox_size", m.mailbox_size, 1);
-  mem.at_least("updater_heads", m.memory_heads, 1);
+  mem.between("dim", m.memory_dim, 1, kMaxDim);
+  mem.between("time_dim", m.time_dim, 1, kMaxDim);
+  mem.between("mailbox_size", m.mailbox_size, 1, 1024);
+  mem.between("updater_heads", m.memory_heads, 1, 64);
   if (m.mailbox_size > 1 && m.kind != ModelKind::kApan) {
     mem.fail("mailbox_size", "must be 1 for tgn and jodie (only apan reads a mailbox)");
   }
@@ -143,14 +154,14 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
                                      c.sampling.strategy));
   }
   if (m.kind == ModelKind::kTgn) {
-    emb.at_least("layers", m.num_layers, 1);
-    emb.at_least("heads", m.num_heads, 1);
-    emb.at_least("dim", m.embedding_dim, 1);
+    emb.between("layers", m.num_layers, 1, 8);
+    emb.between("heads", m.num_heads, 1, 64);
+    emb.between("dim", m.embedding_dim, 1, kMaxDim);
     if (static_cast<std::int64_t>(m.fanouts.size()) != m.num_layers) {
       emb.fail("fanouts", fmt::format("needs one entry per layer ({}), got {}", m.num_layers,
                                       m.fanouts.size()));
     }
-    for (int f : m.fanouts) emb.at_least("fanouts", f, 1);
+    for (int f : m.fanouts) emb.between("fanouts", f, 1, 10000);
     if (m.embedding_dim % m.num_heads != 0) {
       emb.fail("heads",
                fmt::format("must divide embedding.dim ({}), got {}", m.embedding_dim, m.num_heads));
@@ -177,10 +188,10 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
   } else {
     opt.fail("loss", fmt::format("unknown value '{}' (expected one of: bce, softmax_ce)", loss));
   }
-  opt.at_least("batch_size", c.optim.batch_size, 1);
-  opt.at_least("epochs", c.optim.epochs, 1);
+  opt.between("batch_size", c.optim.batch_size, 1, 100000000);
+  opt.between("epochs", c.optim.epochs, 1, 1000000);
   opt.range("lr", c.optim.lr, 1e-8, 1.0);
-  opt.at_least("train_negatives", c.optim.train_negatives, 1);
+  opt.between("train_negatives", c.optim.train_negatives, 1, 10000);
   opt.at_least("patience", c.optim.patience, 0);
   if (c.optim.loss == LossKind::kBinaryCrossEntropy && c.optim.train_negatives != 1) {
     opt.fail("train_negatives", "must be 1 with loss bce (use softmax_ce for more)");
@@ -194,7 +205,7 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
   auto ev = top.child("eval");
   ev.read("mrr_negatives", c.eval.mrr_negatives);
   ev.read("negative_seed", c.eval.negative_seed);
-  ev.at_least("mrr_negatives", c.eval.mrr_negatives, 1);
+  ev.between("mrr_negatives", c.eval.mrr_negatives, 1, 10000);
   ev.check_unknown();
 
   top.check_unknown();

@@ -62,6 +62,10 @@ void add_common(CLI::App* cmd, TrainArgs& a) {
 }
 
 void run_training(TrainArgs& a, bool pretrain) {
+  if (!a.resume.empty() && (!a.output.empty() || a.overwrite)) {
+    throw ConfigError(fmt::format("{}: not allowed with --resume; the run continues in {}",
+                                  a.output.empty() ? "--overwrite" : "--output", a.resume));
+  }
   if (!a.resume.empty()) a.output = a.resume;
   if (a.output.empty()) throw ConfigError("--output: required (or --resume RUN_DIR)");
   // Everything is validated (config, data, static memory) before the run directory changes.

@@ -217,6 +217,13 @@ TEST(TrainerCli, ResumeRefusesConfigOverridesAndNonRunDirectories) {
                                  " --config configs/tgn.yaml");
   EXPECT_EQ(code2, 2) << out2;
   EXPECT_NE(out2.find("--config: not allowed with --resume"), std::string::npos) << out2;
+  const auto [code4, out4] = run("train --data " + kCollegeMsg + " --resume " + dir.string() +
+                                 " --output " + dir.string() + "-other");
+  EXPECT_EQ(code4, 2) << out4;
+  EXPECT_NE(out4.find("--output: not allowed with --resume; the run continues in " + dir.string()),
+            std::string::npos)
+      << out4;
+  EXPECT_FALSE(fs::exists(dir.string() + "-other"));
   fs::remove(dir / "config.yaml");
   const auto [code3, out3] = run("train --data " + kCollegeMsg + " --resume " + dir.string());
   EXPECT_EQ(code3, 2) << out3;

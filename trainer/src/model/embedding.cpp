@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -119,10 +120,6 @@ torch::Tensor TemporalAttentionLayerImpl::forward(const torch::Tensor& table,
                                  .view({num_heads_, head_dim, width});
     const torch::Tensor wv = torch::cat({w_v->weight, w_v->bias.unsqueeze(1)}, 1)
                                  .view({num_heads_, head_dim, width});
-    const torch::Tensor qk =
-        torch::bmm(q.view({num_roots, num_heads_, head_dim}).transpose(0, 1), wk)
-            .transpose(0, 1)
-            .contiguous();  // [R, H, C]
     torch::Tensor keep;
     const double p = attention_dropout->options.p();
     if (is_training() && p > 0.0) {
@@ -130,10 +127,31 @@ torch::Tensor TemporalAttentionLayerImpl::forward(const torch::Tensor& table,
                  .bernoulli_(1.0 - p)
                  .div_(1.0 - p);
     }
-    const torch::Tensor agg = segment_attention(x, qk, slots.mask, keep);  // [R, H, C]
-    a = torch::bmm(agg.transpose(0, 1), wv.transpose(1, 2))  // [H, R, head_dim]
-            .transpose(0, 1)
-            .reshape({num_roots, out_dim_});
+    if (head_dim >= 4 * num_heads_) {
+      // Few wide heads (TGN's 2 x 50): project the roots, not the slots.
+      const torch::Tensor qk =
+          torch::bmm(q.view({num_roots, num_heads_, head_dim}).transpose(0, 1), wk)
+              .transpose(0, 1)
+              .contiguous();                                                   // [R, H, C]
+      const torch::Tensor agg = segment_attention(x, qk, slots.mask, keep);  // [R, H, C]
+      a = torch::bmm(agg.transpose(0, 1), wv.transpose(1, 2))  // [H, R, head_dim]
+              .transpose(0, 1)
+              .reshape({num_roots, out_dim_});
+    } else {
+      // Many narrow heads: agg would be [R, H, C]; project each slot's K and V instead.
+      const torch::Tensor xs = x.view({num_roots * num_slots, width});
+      const torch::Tensor k = torch::matmul(xs, wk.view({out_dim_, width}).t())
+                                  .view({num_roots, num_slots, num_heads_, head_dim});
+      const torch::Tensor v = torch::matmul(xs, wv.view({out_dim_, width}).t())
+                                  .view({num_roots, num_slots, num_heads_, head_dim});
+      const torch::Tensor valid = slots.mask.unsqueeze(2);
+      torch::Tensor logits = torch::leaky_relu(
+          (k * q.view({num_roots, 1, num_heads_, head_dim})).sum(3), kAttentionLeakySlope);
+      logits = logits.masked_fill(valid.logical_not(), std::numeric_limits<float>::lowest());
+      torch::Tensor att = torch::softmax(logits, 1) * valid.to(logits.scalar_type());
+      if (keep.defined()) att = att * keep;
+      a = (att.unsqueeze(3) * v).sum(1).reshape({num_roots, out_dim_});
+    }
   }
   return layer_norm->forward(
       torch::relu(dropout->forward(w_out->forward(torch::cat({a, h_dst}, 1)))));

@@ -52,7 +52,7 @@ class GatherRowsFunction : public torch::autograd::Function<GatherRowsFunction> 
 
 torch::Tensor gather_rows(const torch::Tensor& table, const torch::Tensor& index) {
   if (!table.device().is_cpu() || table.scalar_type() != torch::kFloat || table.dim() != 2 ||
-      !table.requires_grad()) {
+      !table.requires_grad() || index.scalar_type() != torch::kLong || !index.device().is_cpu()) {
     return table.index_select(0, index);
   }
   return GatherRowsFunction::apply(table, index);

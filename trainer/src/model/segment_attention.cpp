@@ -48,6 +48,12 @@ void check_inputs(const torch::Tensor& x, const torch::Tensor& qk, const torch::
   check_tensor(qk, context, "qk", torch::kFloat, {r, kAnyDim, c});
   check_tensor(mask, context, "mask", torch::kBool, {r, f});
   if (keep.defined()) check_tensor(keep, context, "keep", torch::kFloat, {r, f, qk.size(1)});
+  for (const torch::Tensor* t : {&qk, &mask, &keep}) {
+    if (t->defined() && t->device() != x.device()) {
+      throw InternalError(str_cat(context, ": inputs on different devices (x on ",
+                                  x.device().str(), ", another on ", t->device().str(), ")"));
+    }
+  }
 }
 
 // One root: logits, softmax over valid slots, weighted sum. pre/att: [F, H]; agg: [H, C].

@@ -55,7 +55,7 @@ torch::Tensor reduced_phase(const torch::Tensor& dt, const torch::Tensor& w,
 }
 
 // cos(w dt + b) with its own backward. The phase is formed in float64 and reduced to
-// [0, 2 pi) (one fused pass) before the float32 cos: float32 phases lose precision at large w * dt, and
+// [-pi, pi] (one fused pass) before the float32 cos: float32 phases lose precision at large w * dt, and
 // vectorised cos is several times slower on large arguments. Autograd over the float64
 // expression would also run sin and the products in float64; here backward is float32:
 //   d/db = -sin(phase) * g,  d/dw = sum_n -sin(phase_n) * g_n * dt_n.

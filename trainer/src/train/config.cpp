@@ -68,8 +68,9 @@ class Section {
     if (value < lo) fail(key, fmt::format("must be >= {}, got {}", lo, value));
   }
 
-  // Upper bounds catch typos (dim: 1000000) as config errors instead of an allocation
-  // failure deep in training; they are far above any published M-TGNN setting.
+  // Upper bounds catch typos (dim: 1000000) as config errors naming the key; they are far
+  // above any published M-TGNN setting. They bound each value alone, so a config of large
+  // but legal values can still exceed the machine's memory.
   void between(const std::string& key, std::int64_t value, std::int64_t lo,
                std::int64_t hi) const {
     at_least(key, value, lo);

@@ -408,8 +408,8 @@ EvalMetrics Trainer::fit() {
         {"split",
          {{"train", s.ds.num_train()}, {"val", s.ds.num_val()}, {"test", s.ds.num_test()}}}}}};
   write_file_atomic(dir / "summary.json", summary.dump(2) + "\n");
-  spdlog::info("test AP {:.4f} AUC {:.4f} MRR {:.4f} (best epoch {}); outputs in {}", test.ap,
-               test.auc, test.mrr, s.meta.best_epoch, dir.string());
+  spdlog::info("test AP {:.4f} AUC {:.4f} MRR {:.4f} (best epoch {})", test.ap, test.auc, test.mrr,
+               s.meta.best_epoch);
   return test;
 }
 

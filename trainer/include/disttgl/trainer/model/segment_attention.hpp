@@ -15,7 +15,9 @@
 //
 // On CPU a fused kernel (one pass per root, parallel over roots, results independent of the
 // thread count) computes it with its own backward. Other devices, and tests, use
-// `segment_attention_reference`, the same maths in plain tensor ops.
+// `segment_attention_reference`, the same maths in plain tensor ops. Input space pays off
+// while heads are few and wide: agg is [R, heads, C], so with many narrow heads the layer
+// projects per slot instead (embedding.cpp).
 // Thread-safety: pure functions.
 #pragma once
 

@@ -21,7 +21,8 @@ class TimeEncodingImpl : public torch::nn::Module {
   /// dim >= 1 (throws InternalError otherwise).
   explicit TimeEncodingImpl(std::int64_t dim);
 
-  /// dt: [n] float32 or float64 time differences -> [n, dim] float32.
+  /// dt: [n] float32 or float64 time differences -> [n, dim] float32. Gradients flow to w
+  /// and b only; dt gets none.
   torch::Tensor forward(const torch::Tensor& dt);
 
   std::int64_t dim() const { return dim_; }

@@ -12,10 +12,7 @@ RawEvents read_jodie(const std::string& path, const std::string& text) {
   LineCursor cursor(text);
   std::string_view line;
   std::vector<std::string_view> fields;
-  if (!next_nonblank(cursor, line)) throw_at({path, 0}, "empty file");
-
-  const FieldSite header_site{path, cursor.line_number()};
-  split_delimited(line, ',', fields);
+  const FieldSite header_site = read_header(path, cursor, line, fields);
   if (fields.size() < 4 || looks_numeric(fields[0])) {
     throw_at(header_site,
              "expected the JODIE header 'user_id,item_id,timestamp,state_label[,features]', "

@@ -53,13 +53,10 @@ RawEvents read_tgl(const std::string& path, const std::string& text) {
   LineCursor cursor(text);
   std::string_view line;
   std::vector<std::string_view> fields;
-  if (!next_nonblank(cursor, line)) throw_at({path, 0}, "empty file");
-
-  const FieldSite header_site{path, cursor.line_number()};
-  split_delimited(line, ',', fields);
+  const FieldSite header_site = read_header(path, cursor, line, fields);
   constexpr std::string_view kHeader[] = {"", "src", "dst", "time", "ext_roll", "int_roll"};
-  bool header_ok = fields.size() == 5 || fields.size() == 6;
-  for (std::size_t k = 0; header_ok && k < fields.size(); ++k) header_ok = fields[k] == kHeader[k];
+  const bool header_ok =
+      (fields.size() == 5 || fields.size() == 6) && header_matches(fields, kHeader);
   if (!header_ok) {
     throw_at(header_site, "expected the TGL header ',src,dst,time,ext_roll[,int_roll]', found '" +
                               shown_line(line) + "'");

@@ -28,6 +28,27 @@ inline bool next_nonblank(LineCursor& cursor, std::string_view& line) {
   return false;
 }
 
+/// Reads the first non-blank line of `path` into `line` and splits it on commas into
+/// `fields`. Returns the header's site; throws InputError "empty file" when there is none.
+inline FieldSite read_header(const std::string& path, LineCursor& cursor, std::string_view& line,
+                             std::vector<std::string_view>& fields) {
+  if (!next_nonblank(cursor, line)) throw_at({path, 0}, "empty file");
+  const FieldSite site{path, cursor.line_number()};
+  split_delimited(line, ',', fields);
+  return site;
+}
+
+/// True when every field equals the expected name at its position (fields.size() <= N).
+template <std::size_t N>
+bool header_matches(const std::vector<std::string_view>& fields,
+                    const std::string_view (&expected)[N]) {
+  if (fields.size() > N) return false;
+  for (std::size_t k = 0; k < fields.size(); ++k) {
+    if (fields[k] != expected[k]) return false;
+  }
+  return true;
+}
+
 /// `line` shortened for a message.
 inline std::string shown_line(std::string_view line) {
   constexpr std::size_t kMaxShown = 60;

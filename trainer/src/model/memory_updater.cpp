@@ -60,6 +60,19 @@ void check_rows(const MemoryRows& rows, const MemoryUpdaterDims& dims, const cha
   if (rows.slots() < 1) throw InternalError(str_cat(context, ": rows have no mail slot"));
 }
 
+// GRU and RNN updaters: the newest mail's input through the cell; nodes without mail keep
+// their memory.
+template <typename Cell>
+torch::Tensor recurrent_update(const MemoryRows& rows, const torch::Tensor& edge_features,
+                               const MemoryUpdaterDims& dims, TimeEncoding& time_encoding,
+                               Cell& cell, const char* context) {
+  check_rows(rows, dims, context);
+  const torch::Tensor x =
+      mail_input(rows, edge_features, dims.edge_dim, time_encoding).select(1, -1);
+  const torch::Tensor updated = cell->forward(x, rows.memory);
+  return torch::where(has_mail(rows).unsqueeze(1), updated, rows.memory);
+}
+
 }  // namespace
 
 GruMemoryUpdaterImpl::GruMemoryUpdaterImpl(const MemoryUpdaterDims& dims) : dims_(dims) {
@@ -69,11 +82,8 @@ GruMemoryUpdaterImpl::GruMemoryUpdaterImpl(const MemoryUpdaterDims& dims) : dims
 
 torch::Tensor GruMemoryUpdaterImpl::forward(const MemoryRows& rows,
                                             const torch::Tensor& edge_features) {
-  check_rows(rows, dims_, "GruMemoryUpdater::forward");
-  const torch::Tensor x =
-      mail_input(rows, edge_features, dims_.edge_dim, time_encoding).select(1, -1);
-  const torch::Tensor updated = cell->forward(x, rows.memory);
-  return torch::where(has_mail(rows).unsqueeze(1), updated, rows.memory);
+  return recurrent_update(rows, edge_features, dims_, time_encoding, cell,
+                          "GruMemoryUpdater::forward");
 }
 
 RnnMemoryUpdaterImpl::RnnMemoryUpdaterImpl(const MemoryUpdaterDims& dims) : dims_(dims) {
@@ -83,11 +93,8 @@ RnnMemoryUpdaterImpl::RnnMemoryUpdaterImpl(const MemoryUpdaterDims& dims) : dims
 
 torch::Tensor RnnMemoryUpdaterImpl::forward(const MemoryRows& rows,
                                             const torch::Tensor& edge_features) {
-  check_rows(rows, dims_, "RnnMemoryUpdater::forward");
-  const torch::Tensor x =
-      mail_input(rows, edge_features, dims_.edge_dim, time_encoding).select(1, -1);
-  const torch::Tensor updated = cell->forward(x, rows.memory);
-  return torch::where(has_mail(rows).unsqueeze(1), updated, rows.memory);
+  return recurrent_update(rows, edge_features, dims_, time_encoding, cell,
+                          "RnnMemoryUpdater::forward");
 }
 
 AttentionMemoryUpdaterImpl::AttentionMemoryUpdaterImpl(const MemoryUpdaterDims& dims,

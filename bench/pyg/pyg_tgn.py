@@ -58,13 +58,7 @@ class InputError(Exception):
     """Bad input data; the message names FILE:LINE."""
 
 
-def load_jodie_csv(path):
-    """Reads a JODIE interaction CSV into int64 arrays (src, dst, t).
-
-    Accepts the raw JODIE header (`user_id,item_id,timestamp,...`, item ids from 0, offset here by
-    the number of users) and the PyG re-indexed one (`u,i,ts,label`, items already offset).
-    Timestamps are integral seconds in both; PyG's TGNMemory keeps them as int64.
-    """
+def read_lines(path):
     try:
         with open(path, newline="") as f:
             lines = f.read().splitlines()  # strips the CRLF line ends too
@@ -72,38 +66,59 @@ def load_jodie_csv(path):
         raise InputError(f"{path}: cannot read: {e.strerror}") from e
     if not lines:
         raise InputError(f"{path}:1: empty file, expected a header")
+    return lines
+
+
+def load_events(path):
+    """Reads an interaction file into int64 arrays (src, dst, t) sorted by time, and `bipartite`.
+
+    JODIE CSV (`user_id,item_id,timestamp,...`: item ids from 0, offset here by the number of
+    users; or PyG's re-indexed `u,i,ts,label`) is bipartite. TGN's preprocessed `ml_*.csv`
+    (`,u,i,ts,label,idx`) and SNAP text (`src dst ts` per line, no header) are general graphs:
+    their ids are renumbered 0..N-1 in order of value. Timestamps must be integral (PyG's
+    TGNMemory keeps them as int64).
+    """
+    lines = read_lines(path)
     header = [h.strip() for h in lines[0].split(",")]
     if header[:3] == ["user_id", "item_id", "timestamp"]:
-        items_offset = True
+        fmt, first, cols = "jodie", 1, (0, 1, 2)
     elif header[:3] == ["u", "i", "ts"]:
-        items_offset = False
+        fmt, first, cols = "pyg", 1, (0, 1, 2)
+    elif header[:4] == ["", "u", "i", "ts"]:
+        fmt, first, cols = "ml", 1, (1, 2, 3)
+    elif len(lines[0].split()) >= 3 and all(x.isdigit() for x in lines[0].split()[:3]):
+        fmt, first, cols = "snap", 0, (0, 1, 2)
     else:
-        raise InputError(f"{path}:1: header {lines[0]!r}: expected 'user_id,item_id,timestamp,...' "
-                         "or 'u,i,ts,...'")
-    n = len(lines) - 1
+        raise InputError(f"{path}:1: header {lines[0]!r}: expected 'user_id,item_id,timestamp,...', "
+                         "'u,i,ts,...', ',u,i,ts,...' (ml_*.csv) or SNAP 'src dst ts' rows")
+    n = len(lines) - first
     src = np.empty(n, np.int64)
     dst = np.empty(n, np.int64)
     ts = np.empty(n, np.float64)
-    for k, line in enumerate(lines[1:]):
-        parts = line.split(",", 3)
+    for k, line in enumerate(lines[first:]):
+        parts = line.split() if fmt == "snap" else line.split(",")
         try:
-            src[k], dst[k], ts[k] = int(parts[0]), int(parts[1]), float(parts[2])
+            src[k], dst[k], ts[k] = int(parts[cols[0]]), int(parts[cols[1]]), float(parts[cols[2]])
         except (ValueError, IndexError):
-            raise InputError(f"{path}:{k + 2}: expected 'src,dst,ts,...', got {line!r}") from None
+            raise InputError(f"{path}:{k + first + 1}: expected src, dst, ts in {line!r}") from None
         if src[k] < 0 or dst[k] < 0:
-            raise InputError(f"{path}:{k + 2}: negative node id in {line!r}")
+            raise InputError(f"{path}:{k + first + 1}: negative node id in {line!r}")
     if n == 0:
-        raise InputError(f"{path}:2: no interactions")
+        raise InputError(f"{path}:{first + 1}: no interactions")
     if np.any(ts != np.floor(ts)):
         bad = int(np.argmax(ts != np.floor(ts)))
-        raise InputError(f"{path}:{bad + 2}: timestamp {ts[bad]} is not integral")
-    if items_offset:
+        raise InputError(f"{path}:{bad + first + 1}: timestamp {ts[bad]} is not integral")
+    bipartite = fmt in ("jodie", "pyg")
+    if fmt == "jodie":
         dst += src.max() + 1
-    if dst.min() <= src.max():
+    if bipartite and dst.min() <= src.max():
         raise InputError(f"{path}:{int(np.argmin(dst)) + 2}: item id {dst.min()} overlaps the user "
                          f"ids 0..{src.max()}: not a bipartite JODIE file")
+    if not bipartite:
+        _, inverse = np.unique(np.concatenate([src, dst]), return_inverse=True)
+        src, dst = inverse[:n].astype(np.int64), inverse[n:].astype(np.int64)
     order = np.argsort(ts, kind="stable")  # do not assume the file is sorted
-    return src[order], dst[order], ts[order].astype(np.int64)
+    return src[order], dst[order], ts[order].astype(np.int64), bipartite
 
 
 class AttentionEmbedding(nn.Module):
@@ -277,7 +292,8 @@ def evaluate(model, ev, split, args, gen):
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="JODIE wikipedia.csv")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                   help="JODIE CSV, TGN ml_*.csv or SNAP text file")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     p.add_argument("--batch-size", type=int, default=600)
@@ -285,6 +301,8 @@ def parse_args(argv):
     p.add_argument("--max-train-batches", type=int, default=None,
                    help="train on the first K batches of each epoch only (quick runs)")
     p.add_argument("--no-eval", action="store_true", help="skip val/test evaluation")
+    p.add_argument("--eval-every-epoch", action="store_true",
+                   help="also evaluate val and test after every epoch (accuracy diagnostics)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     p.add_argument("--json", type=Path, default=None, help="write the results here")
     p.add_argument("--memory-dim", type=int, default=100)
@@ -312,15 +330,16 @@ def main(argv):
     device = torch.device(args.device)
     load_before = os.getloadavg()
 
-    src_np, dst_np, t_np = load_jodie_csv(args.data)
+    src_np, dst_np, t_np, bipartite = load_events(args.data)
     val_time, test_time = np.quantile(t_np, [0.70, 0.85])
     n_train = int(np.sum(t_np <= val_time))
     n_val = int(np.sum((t_np > val_time) & (t_np <= test_time)))
     n = t_np.size
     splits = {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (n_train + n_val, n)}
     num_nodes = int(max(src_np.max(), dst_np.max())) + 1
-    # Negatives: uniform over the destination (item) id range, as PyG's example does.
-    dst_range = (int(dst_np.min()), int(dst_np.max()))
+    # Negatives: uniform over the destination (item) id range, as PyG's example does; over all
+    # nodes on a general graph (what disttgl's trainer does).
+    dst_range = (int(dst_np.min()), int(dst_np.max())) if bipartite else (0, num_nodes - 1)
 
     src = torch.from_numpy(src_np).to(device)
     dst = torch.from_numpy(dst_np).to(device)
@@ -342,6 +361,15 @@ def main(argv):
                        "stage_seconds": stages})
         print(f"epoch {epoch}: {events} events in {seconds:.2f} s = {events / seconds:.0f} "
               f"events/s, loss {loss:.4f}", flush=True)
+        # The last epoch is evaluated below (top-level val_*/test_* keys, not epoch_eval).
+        if args.eval_every_epoch and not args.no_eval and epoch < args.epochs:
+            # Same evaluation as after the last epoch; the next epoch resets the memory anyway.
+            gen = torch.Generator().manual_seed(args.seed + 1)
+            for name in ("val", "test"):
+                m = evaluate(model, ev, splits[name], args, gen)
+                epochs[-1][name] = m
+                print(f"  {name}: AP {m['ap']:.4f} (per-batch mean {m['ap_batch_mean']:.4f}), "
+                      f"AUC {m['auc']:.4f}", flush=True)
 
     total_events = sum(e["events"] for e in epochs)
     total_seconds = sum(e["seconds"] for e in epochs)
@@ -359,6 +387,7 @@ def main(argv):
         "epoch_seconds": [e["seconds"] for e in epochs],
         "epoch_events_per_second": [e["events_per_second"] for e in epochs],
         "epoch_loss": [e["loss"] for e in epochs],
+        "epoch_eval": [{k: e[k] for k in ("val", "test") if k in e} for e in epochs],
         "train_events_per_epoch": epochs[0]["events"],
         "stage_seconds": stage_mean,
         "stage_seconds_per_epoch": [e["stage_seconds"] for e in epochs],
@@ -371,7 +400,8 @@ def main(argv):
             "memory_dim": args.memory_dim, "time_dim": args.time_dim,
             "embedding_dim": args.memory_dim, "neighbors": args.neighbors, "heads": args.heads,
             "layers": 1, "dropout": args.dropout, "lr": args.lr, "msg_dim": MSG_DIM,
-            "negatives": "uniform over destination ids [%d, %d], 1 per positive" % dst_range,
+            "negatives": "uniform over %s ids [%d, %d], 1 per positive"
+                         % (("destination" if bipartite else "node"), *dst_range),
             "split": {k: list(v) for k, v in splits.items()},
             "val_time": float(val_time), "test_time": float(test_time),
             "parameters": model.num_parameters(),

@@ -70,7 +70,10 @@ void add_prepare(CLI::App& app) {
                   "val/test boundary: test_time = np.quantile(ts, Q)")
       ->capture_default_str();
   cmd->add_flag("--bipartite", args->import.bipartite,
-                "number sources and destinations as separate id ranges (jodie always is)");
+                "number sources and destinations as separate id ranges (jodie is by default)");
+  cmd->add_flag("--general", args->import.general,
+                "one id space for both columns, also for jodie files whose columns share ids "
+                "(e.g. CanParl.csv)");
   cmd->callback([args] {
     check_prepared_output(args->output);
     const Dataset dataset = import_dataset(args->input, args->import);

@@ -10,6 +10,7 @@
 
 #include "commands.hpp"
 #include "disttgl/common/error.hpp"
+#include "disttgl/common/interrupt.hpp"
 #include "disttgl/trainer/data/import.hpp"
 #include "disttgl/trainer/data/prepared.hpp"
 #include "disttgl/trainer/train/config.hpp"
@@ -73,17 +74,16 @@ void run_training(TrainArgs& a, bool pretrain) {
     // A resumed run must train exactly as it started, so what shapes it comes from the run.
     const fs::path run_config = fs::path(a.resume) / "config.yaml";
     if (!a.config.empty() || a.batch_size > 0) {
-      throw ConfigError(fmt::format(
-          "{}: not allowed with --resume; the run continues with its own {}",
-          a.config.empty() ? "--batch-size" : "--config", run_config.string()));
+      throw ConfigError(
+          fmt::format("{}: not allowed with --resume; the run continues with its own {}",
+                      a.config.empty() ? "--batch-size" : "--config", run_config.string()));
     }
     if (!fs::is_regular_file(run_config)) {
-      throw ConfigError(fmt::format("--resume: {} is not a disttgl run directory (no config.yaml)",
-                                    a.resume));
+      throw ConfigError(
+          fmt::format("--resume: {} is not a disttgl run directory (no config.yaml)", a.resume));
     }
   }
-  auto config = !a.resume.empty()
-                    ? load_config((fs::path(a.resume) / "config.yaml").string())
+  auto config = !a.resume.empty()  ? load_config((fs::path(a.resume) / "config.yaml").string())
                 : a.config.empty() ? parse_config("model: tgn\n", "built-in tgn defaults")
                                    : load_config(a.config);
   if (a.epochs > 0) config.optim.epochs = a.epochs;
@@ -125,9 +125,26 @@ void run_training(TrainArgs& a, bool pretrain) {
   opt.resume = !a.resume.empty();
   opt.max_train_batches = a.max_train_batches;
   Trainer trainer(dataset, config, opt);
+  // From here a Ctrl-C or SIGTERM stops at the next batch boundary and unwinds below.
+  install_stop_handlers();
   EvalMetrics test;
   try {
     test = trainer.fit();
+  } catch (const Interrupted&) {
+    if (fresh) {
+      // error_code overload: a failed cleanup must not replace the interrupt (exit 130/143).
+      std::error_code ec;
+      fs::remove_all(work_dir, ec);
+      if (ec) {
+        spdlog::warn("stopped; could not remove the unfinished run in {}: {}", work_dir,
+                     ec.message());
+      } else {
+        spdlog::warn("stopped; the unfinished run in {} was removed", work_dir);
+      }
+    } else {
+      spdlog::warn("stopped; {} keeps its last completed epoch (--resume continues it)", a.output);
+    }
+    throw;
   } catch (...) {
     if (fresh) fs::remove_all(work_dir);
     throw;

@@ -7,8 +7,9 @@
 namespace disttgl::trainer::app {
 
 /// `prepare --input FILE [--format auto|jodie|tgl|dyglib|snap] --output DIR [--val-quantile Q
-/// --test-quantile Q --bipartite]`: import, validate, sort, remap, split, write DIR/dataset.bin
-/// and DIR/dataset.json, print a summary to stdout. Bad input exits 2 with no DIR written.
+/// --test-quantile Q --bipartite|--general]`: import, validate, sort, remap, split, write
+/// DIR/dataset.bin and DIR/dataset.json, print a summary to stdout. Bad input exits 2 with no
+/// DIR written.
 void add_prepare(CLI::App& app);
 
 /// `train --data D --config C --output RUN [--epochs --batch-size --seed --threads

@@ -1,12 +1,18 @@
 // disttgl-trainer: temporal link prediction with memory-based TGNNs.
-// Exit codes: 0 success, 2 bad input or flags, 70 internal error, 74 I/O error.
-#include <CLI/CLI.hpp>
+// Exit codes: 0 success, 2 bad input or flags, 70 internal error, 74 I/O error. When train
+// or pretrain-static is stopped by SIGINT/SIGTERM (at a batch boundary; a new run's partial
+// output is removed, a resumed run keeps its last completed epoch) the process re-raises the
+// signal after cleaning up, so the shell reports 130/143.
 #include <malloc.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 #include <exception>
 
 #include "commands.hpp"
 #include "disttgl/common/error.hpp"
+#include "disttgl/common/interrupt.hpp"
 #include "disttgl/common/log.hpp"
 
 namespace {
@@ -42,6 +48,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? 0 : disttgl::kExitBadInput;
+  } catch (const disttgl::Interrupted& e) {
+    std::fprintf(stderr, "disttgl-trainer: error: %s\n", e.what());
+    // Die by the signal itself, not exit(130): a calling shell loop then stops too, and the
+    // shell still reports 128 + signal.
+    std::signal(e.signal_number(), SIG_DFL);
+    std::raise(e.signal_number());
+    return e.exit_code();
   } catch (const disttgl::Error& e) {
     std::fprintf(stderr, "disttgl-trainer: error: %s\n", e.what());
     return e.exit_code();

@@ -85,6 +85,24 @@ TEST(ImportJodie, NoFeatureColumnsAndExplicitFormat) {
   EXPECT_EQ(d.reordered_rows, 2);
 }
 
+TEST(ImportJodie, GeneralNumbersBothColumnsAsOneIdSpace) {
+  ImportOptions options;
+  options.general = true;
+  const Dataset d = import_dataset(fixture("jodie_small.csv"), options);
+  // Time order (7,0) (7,2) (3,2) (3,0); first appearance, source then destination:
+  // 7 -> 0, 0 -> 1, 2 -> 2, 3 -> 3. Item 2 and user 2 would be one node.
+  EXPECT_FALSE(d.bipartite);
+  EXPECT_EQ(d.num_nodes, 4);
+  EXPECT_EQ(d.original_ids, (std::vector<std::int64_t>{7, 0, 2, 3}));
+  EXPECT_EQ(d.src, (std::vector<NodeId>{0, 0, 3, 3}));
+  EXPECT_EQ(d.dst, (std::vector<NodeId>{1, 2, 2, 1}));
+  EXPECT_EQ(d.edge_feature_dim, 2);
+
+  options.bipartite = true;
+  test::expect_error<ConfigError>([&] { import_dataset(fixture("jodie_small.csv"), options); },
+                                  "--bipartite and --general exclude each other");
+}
+
 TEST(ImportJodie, WikipediaCountsAndSplit) {
   const auto start = std::chrono::steady_clock::now();
   const Dataset d = import_dataset(shared_dataset("wikipedia/wikipedia.csv"));

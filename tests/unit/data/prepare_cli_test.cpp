@@ -195,6 +195,12 @@ TEST(PrepareCli, BadFlagsExitTwo) {
                             " --output " + quoted(out) + " --format csv",
                         tmp.path() / "logs");
   EXPECT_EQ(format.exit_code, 2);
+  const test::CommandResult both =
+      test::run_trainer("prepare --input " + quoted(test::fixture("snap_small.txt")) +
+                            " --output " + quoted(out) + " --bipartite --general",
+                        tmp.path() / "logs");
+  EXPECT_EQ(both.exit_code, 2);
+  EXPECT_EQ(both.err, "disttgl-trainer: error: --bipartite and --general exclude each other\n");
   const test::CommandResult missing =
       test::run_trainer("prepare --output " + quoted(out), tmp.path() / "logs");
   EXPECT_EQ(missing.exit_code, 2);

@@ -84,5 +84,25 @@ TEST(SharedDatasets, CanParlDyglib) {
   EXPECT_EQ(d.split.test_time, 347155200.0);
 }
 
+// The raw CanParl.csv (JODIE layout, ids shared by both columns, 0-based) read with
+// --general is ml_CanParl.csv plus the vote weight: same events after the remap.
+TEST(SharedDatasets, CanParlRawCsvAsGeneralGraphMatchesTheDyglibFile) {
+  ImportOptions options;
+  options.general = true;
+  const Dataset raw = import_dataset(shared_dataset("canparl/CanParl.csv"), options);
+  const Dataset ml = import_dataset(shared_dataset("canparl/ml_CanParl.csv"));
+  EXPECT_EQ(raw.source_format, "jodie");
+  EXPECT_FALSE(raw.bipartite);
+  EXPECT_EQ(raw.num_nodes, 734);
+  EXPECT_EQ(raw.edge_feature_dim, 1);
+  EXPECT_EQ(raw.src, ml.src);
+  EXPECT_EQ(raw.dst, ml.dst);
+  EXPECT_EQ(raw.ts, ml.ts);
+  EXPECT_EQ(raw.num_train(), ml.num_train());
+  EXPECT_EQ(raw.num_test(), ml.num_test());
+  // Without --general the same file is bipartite: 978 nodes.
+  EXPECT_EQ(import_dataset(shared_dataset("canparl/CanParl.csv")).num_nodes, 978);
+}
+
 }  // namespace
 }  // namespace disttgl::trainer

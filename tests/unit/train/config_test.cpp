@@ -66,17 +66,22 @@ TEST(Config, OutOfRangeValuesAreErrorsNamingTheKey) {
             "c.yaml: embedding.fanouts: must be <= 10000, got 20000");
   EXPECT_EQ(error_of("model: tgn\neval:\n  mrr_negatives: 100000\n"),
             "c.yaml: eval.mrr_negatives: must be <= 10000, got 100000");
+  EXPECT_EQ(error_of("model: tgn\ntrain:\n  select_metric: mrr\neval:\n  validation_mrr: false\n"),
+            "c.yaml: eval.validation_mrr: must be true with train.select_metric mrr");
+  EXPECT_EQ(error_of("model: tgn\neval:\n  validation_mrr: maybe\n"),
+            "c.yaml: eval.validation_mrr: has the wrong type");
 }
 
 TEST(Config, RoundTripsThroughYaml) {
   auto c = parse_config(
       "model: tgn\ntrain:\n  batch_size: 200\n  loss: softmax_ce\n"
-      "  train_negatives: 4\n",
+      "  train_negatives: 4\neval:\n  validation_mrr: false\n",
       "c.yaml");
   const auto again = parse_config(to_yaml(c), "again.yaml");
   EXPECT_EQ(again.optim.batch_size, 200);
   EXPECT_EQ(again.optim.loss, LossKind::kSoftmaxCrossEntropy);
   EXPECT_EQ(again.optim.train_negatives, 4);
+  EXPECT_FALSE(again.eval.validation_mrr);
   EXPECT_EQ(to_yaml(again), to_yaml(c));
 }
 

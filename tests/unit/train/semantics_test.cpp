@@ -91,8 +91,11 @@ TEST(PipelineSemantics, NeighbourUsesUpdatedMemoryButIsNotWritten) {
     torch::NoGradGuard no_grad;
     expected = rig.model->memory_updater->forward(stored, batch.inputs.edge_features);
   }
-  EXPECT_TRUE(torch::allclose(out.updated_memory[slot], expected[0], 0, 0))
-      << "memory used in batch 2 = updater applied to the batch-1 mail";
+  // Not bit-exact: the batch runs the GRU over all its nodes, this check over one row, and
+  // MKL picks its GEMM kernel by row count (on AVX-512 machines the last bits differ). The
+  // alternatives (stale memory, a zero row) are off by far more than 1e-5.
+  const double diff = (out.updated_memory[slot] - expected[0]).abs().max().item<double>();
+  EXPECT_LE(diff, 1e-5) << "memory used in batch 2 = updater applied to the batch-1 mail";
   EXPECT_FALSE(torch::equal(expected[0], stored.memory[0])) << "the mail changed the memory";
   expect_rows_equal(rig.store.read(node0), stored);  // neighbours are never written back
 }

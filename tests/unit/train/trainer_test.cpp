@@ -2,9 +2,12 @@
 // bad-input contract of the CLI (exit 2, nothing overwritten).
 #include "disttgl/trainer/train/trainer.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -95,6 +98,37 @@ TEST(Trainer, SameSeedSameThreadsSameLossesBitForBit) {
     EXPECT_EQ(runs[0][e]["loss"].get<double>(), runs[1][e]["loss"].get<double>()) << "epoch " << e;
     EXPECT_EQ(runs[0][e]["val"]["ap"].get<double>(), runs[1][e]["val"]["ap"].get<double>());
   }
+}
+
+TEST(Trainer, ValidationWithoutMrrKeepsApAndLogsNullMrr) {
+  const auto ds = random_graph(300, 3000, 9);
+  std::vector<json> val;
+  std::vector<json> test;
+  for (const bool with_mrr : {true, false}) {
+    const auto dir = temp_dir(with_mrr ? "val_mrr" : "val_no_mrr");
+    RunOptions opt;
+    opt.output_dir = dir.string();
+    opt.threads = 2;
+    opt.seed = 4;
+    auto cfg = small_config(1, 300);
+    cfg.eval.validation_mrr = with_mrr;
+    Trainer(ds, cfg, opt).fit();
+    const auto lines = metrics_lines(dir);
+    ASSERT_EQ(lines.size(), 1u);
+    val.push_back(lines[0]["val"]);
+    std::ifstream in(dir / "summary.json");
+    test.push_back(json::parse(in)["test"]);
+    fs::remove_all(dir);
+  }
+  EXPECT_TRUE(val[0]["mrr"].is_number());
+  EXPECT_TRUE(val[1]["mrr"].is_null());
+  // The first negative of each positive is the same draw either way.
+  EXPECT_NEAR(val[0]["ap"].get<double>(), val[1]["ap"].get<double>(), 1e-6);
+  EXPECT_NEAR(val[0]["auc"].get<double>(), val[1]["auc"].get<double>(), 1e-6);
+  EXPECT_EQ(val[0]["events"].get<std::int64_t>(), val[1]["events"].get<std::int64_t>());
+  // Test is always ranked against all mrr_negatives.
+  EXPECT_TRUE(test[1]["mrr"].is_number());
+  EXPECT_NEAR(test[0]["mrr"].get<double>(), test[1]["mrr"].get<double>(), 1e-6);
 }
 
 TEST(Trainer, ResumeGivesTheSameLossesAsAnUninterruptedRun) {
@@ -206,8 +240,8 @@ TEST(TrainerCli, ResumeRefusesConfigOverridesAndNonRunDirectories) {
   const auto dir = temp_dir("resume_target");
   fs::create_directories(dir);
   std::ofstream(dir / "config.yaml") << "model: tgn\n";
-  const auto [code, out] = run("train --data " + kCollegeMsg + " --resume " + dir.string() +
-                               " --batch-size 100");
+  const auto [code, out] =
+      run("train --data " + kCollegeMsg + " --resume " + dir.string() + " --batch-size 100");
   EXPECT_EQ(code, 2) << out;
   EXPECT_NE(out.find("--batch-size: not allowed with --resume; the run continues with its own " +
                      (dir / "config.yaml").string()),
@@ -250,6 +284,51 @@ TEST(TrainerCli, OverwriteRefusesADirectoryThatIsNotARun) {
   EXPECT_EQ(code0, 2) << out0;
   EXPECT_FALSE(fs::exists(dir / "x"));
   fs::remove_all(dir);
+}
+
+TEST(TrainerCli, SigintStopsAtABatchBoundaryAndRemovesTheUnfinishedRun) {
+  const auto dir = temp_dir("sigint");
+  const auto log = temp_dir("sigint.log");
+  const std::string bin = DISTTGL_TRAINER_BIN;
+  const std::vector<std::string> args = {
+      bin,        "train", "--data",       kCollegeMsg, "--output",  dir.string(),
+      "--epochs", "3",     "--batch-size", "200",       "--threads", "1"};
+  // Built before fork: the child of a multi-threaded process may only call
+  // async-signal-safe functions until execv.
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execv(bin.c_str(), argv.data());
+    ::_exit(127);
+  }
+  // The temporary run directory appears once training has started (handlers installed).
+  const fs::path work = dir.string() + ".tmp-" + std::to_string(pid);
+  for (int i = 0; i < 600 && !fs::exists(work / "config.yaml"); ++i) ::usleep(100 * 1000);
+  ASSERT_TRUE(fs::exists(work / "config.yaml")) << "training did not start within 60 s";
+  ::kill(pid, SIGINT);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  std::ifstream in(log);
+  std::stringstream text;
+  text << in.rdbuf();
+  // It cleans up, prints why, then re-raises SIGINT (a shell sees 130). The message proves
+  // the stop went through the batch-boundary path rather than the default action.
+  ASSERT_TRUE(WIFSIGNALED(status)) << "exited instead of re-raising SIGINT:\n" << text.str();
+  EXPECT_EQ(WTERMSIG(status), SIGINT) << text.str();
+  EXPECT_NE(text.str().find("disttgl-trainer: error: interrupted by SIGINT"), std::string::npos)
+      << text.str();
+  EXPECT_NE(text.str().find("stopped; the unfinished run in " + work.string() + " was removed"),
+            std::string::npos)
+      << text.str();
+  EXPECT_FALSE(fs::exists(work)) << "unfinished run left behind";
+  EXPECT_FALSE(fs::exists(dir)) << "a stopped run must not produce an output directory";
+  fs::remove(log);
 }
 
 }  // namespace

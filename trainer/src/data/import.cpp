@@ -26,6 +26,9 @@ void validate_options(const ImportOptions& options) {
                       "' (expected auto, jodie, tgl, dyglib or snap)");
   }
   detail::validate_quantiles(options.val_quantile, options.test_quantile);
+  if (options.bipartite && options.general) {
+    throw ConfigError("--bipartite and --general exclude each other");
+  }
 }
 
 std::string dataset_name(const std::string& path, const std::string& format) {
@@ -106,7 +109,7 @@ Dataset import_dataset(const std::string& input, const ImportOptions& options) {
   dataset.source_file = path;
   dataset.reordered_rows = detail::sort_by_time(events);
   if (!events.ext_roll.empty()) check_ext_roll_order(path, events);
-  detail::remap_nodes(events, events.bipartite || options.bipartite, dataset);
+  detail::remap_nodes(events, !options.general && (events.bipartite || options.bipartite), dataset);
   gather_node_features(events, dataset);
   dataset.ts = std::move(events.ts);
   dataset.label = std::move(events.label);

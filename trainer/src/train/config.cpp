@@ -71,8 +71,7 @@ class Section {
   // Upper bounds catch typos (dim: 1000000) as config errors naming the key; they are far
   // above any published M-TGNN setting. They bound each value alone, so a config of large
   // but legal values can still exceed the machine's memory.
-  void between(const std::string& key, std::int64_t value, std::int64_t lo,
-               std::int64_t hi) const {
+  void between(const std::string& key, std::int64_t value, std::int64_t lo, std::int64_t hi) const {
     at_least(key, value, lo);
     if (value > hi) fail(key, fmt::format("must be <= {}, got {}", hi, value));
   }
@@ -206,7 +205,11 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
   auto ev = top.child("eval");
   ev.read("mrr_negatives", c.eval.mrr_negatives);
   ev.read("negative_seed", c.eval.negative_seed);
+  ev.read("validation_mrr", c.eval.validation_mrr);
   ev.between("mrr_negatives", c.eval.mrr_negatives, 1, 10000);
+  if (!c.eval.validation_mrr && c.optim.select_metric == "mrr") {
+    ev.fail("validation_mrr", "must be true with train.select_metric mrr");
+  }
   ev.check_unknown();
 
   top.check_unknown();
@@ -255,6 +258,7 @@ std::string to_yaml(const TrainConfig& c) {
   out << YAML::Key << "eval" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "mrr_negatives" << YAML::Value << c.eval.mrr_negatives;
   out << YAML::Key << "negative_seed" << YAML::Value << c.eval.negative_seed;
+  out << YAML::Key << "validation_mrr" << YAML::Value << c.eval.validation_mrr;
   out << YAML::EndMap;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";

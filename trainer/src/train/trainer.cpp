@@ -6,13 +6,16 @@
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
 
 #include "checkpoint.hpp"
 #include "disttgl/common/error.hpp"
+#include "disttgl/common/interrupt.hpp"
 #include "disttgl/trainer/eval/metrics.hpp"
 #include "disttgl/trainer/memory/local_memory_store.hpp"
 #include "disttgl/trainer/model/loss.hpp"
@@ -41,9 +44,13 @@ struct StageTimes {
 };
 
 json metrics_json(const EvalMetrics& m) {
-  return {{"ap", m.ap},         {"auc", m.auc},
-          {"mrr", m.mrr},       {"ap_batch_mean", m.ap_batch_mean},
-          {"events", m.events}, {"seconds", m.seconds}};
+  // NaN (MRR not computed) becomes null: JSON has no NaN.
+  return {{"ap", m.ap},
+          {"auc", m.auc},
+          {"mrr", std::isnan(m.mrr) ? json(nullptr) : json(m.mrr)},
+          {"ap_batch_mean", m.ap_batch_mean},
+          {"events", m.events},
+          {"seconds", m.seconds}};
 }
 
 void write_file_atomic(const fs::path& path, const std::string& text) {
@@ -191,6 +198,7 @@ struct Trainer::State {
     events = 0;
     const auto seed = train_negative_seed(epoch);
     for (std::int64_t b = 0; b < batches; ++b) {
+      throw_if_stop_requested();  // between batches: nothing half-written
       const std::int64_t begin = b * bs;
       const std::int64_t end = std::min(begin + bs, ds.num_train());
       auto t = Clock::now();
@@ -224,12 +232,15 @@ struct Trainer::State {
   }
 
   // Evaluates events [begin, end) continuing the current memory (and writing it back).
-  EvalMetrics evaluate(std::int64_t begin, std::int64_t end, const std::string& label) {
+  // Without MRR only each positive's first negative is drawn: the same draw as with MRR
+  // (negative i of an event does not depend on the count), so AP and AUC are unchanged.
+  EvalMetrics evaluate(std::int64_t begin, std::int64_t end, const std::string& label,
+                       bool with_mrr = true) {
     torch::NoGradGuard no_grad;
     model->eval();
     const auto t0 = Clock::now();
     const std::int64_t bs = cfg.optim.batch_size;
-    const std::int64_t n_neg = cfg.eval.mrr_negatives;
+    const std::int64_t n_neg = with_mrr ? cfg.eval.mrr_negatives : 1;
     const std::int64_t batches = (end - begin + bs - 1) / bs;
     ProgressLine progress(label, batches);
     std::vector<double> pos_all, neg1_all, negs_all;
@@ -239,6 +250,7 @@ struct Trainer::State {
     BatchMeanAp batch_ap;
     std::int64_t events = 0;
     for (std::int64_t b = 0; b < batches; ++b) {
+      throw_if_stop_requested();  // between batches: nothing half-written
       const std::int64_t lo = begin + b * bs;
       const std::int64_t hi = std::min(lo + bs, end);
       auto batch = gather->run(sample->run(lo, hi, n_neg, cfg.eval.negative_seed));
@@ -262,7 +274,8 @@ struct Trainer::State {
     EvalMetrics m;
     m.ap = average_precision(pos_all, neg1_all);
     m.auc = roc_auc(pos_all, neg1_all);
-    m.mrr = mean_reciprocal_rank(pos_all, negs_all);
+    m.mrr = with_mrr ? mean_reciprocal_rank(pos_all, negs_all)
+                     : std::numeric_limits<double>::quiet_NaN();
     m.ap_batch_mean = batch_ap.mean();
     m.events = events;
     m.seconds = since(t0);
@@ -276,6 +289,7 @@ struct Trainer::State {
     model->eval();
     const std::int64_t bs = cfg.optim.batch_size;
     for (std::int64_t lo = begin; lo < end; lo += bs) {
+      throw_if_stop_requested();
       const std::int64_t hi = std::min(lo + bs, end);
       auto batch = gather->run(sample->run(lo, hi, 1, 0));
       auto out = model->forward(batch.inputs);
@@ -315,6 +329,9 @@ EvalMetrics Trainer::fit() {
     s.meta.best_metric = meta.best_metric;
     s.meta.stale_epochs = meta.stale_epochs;
     first_epoch = meta.epoch + 1;
+    // The old summary describes fewer epochs; a stopped or failed resume must not leave it
+    // beside the newer last.pt and metrics.jsonl. The end of fit() writes a new one.
+    fs::remove(dir / "summary.json");
     spdlog::info("resuming {} after epoch {} (best epoch {}, {} {:.4f})", dir.string(), meta.epoch,
                  meta.best_epoch, s.cfg.optim.select_metric, meta.best_metric);
   } else {
@@ -334,8 +351,9 @@ EvalMetrics Trainer::fit() {
     const double loss = s.train_epoch(epoch, times, train_seconds, events);
     const double rate = static_cast<double>(events) / train_seconds;
     rates.push_back(rate);
-    const auto val = s.evaluate(s.ds.split.train_end, s.ds.split.val_end,
-                                fmt::format("epoch {} validation", epoch));
+    const auto val =
+        s.evaluate(s.ds.split.train_end, s.ds.split.val_end,
+                   fmt::format("epoch {} validation", epoch), s.cfg.eval.validation_mrr);
     const double metric = s.cfg.optim.select_metric == "mrr" ? val.mrr : val.ap;
     const bool improved = metric > s.meta.best_metric;
     s.meta.epoch = epoch;
@@ -358,9 +376,11 @@ EvalMetrics Trainer::fit() {
                  {"best", improved}};
     std::ofstream(dir / "metrics.jsonl", std::ios::app) << line.dump() << "\n";
     spdlog::info(
-        "epoch {} loss {:.5f} | val AP {:.4f} AUC {:.4f} MRR {:.4f} | {:.0f} train "
+        "epoch {} loss {:.5f} | val AP {:.4f} AUC {:.4f} MRR {} | {:.0f} train "
         "events/s{}",
-        epoch, loss, val.ap, val.auc, val.mrr, rate, improved ? " | best" : "");
+        epoch, loss, val.ap, val.auc,
+        std::isnan(val.mrr) ? std::string("-") : fmt::format("{:.4f}", val.mrr), rate,
+        improved ? " | best" : "");
   }
 
   // Test continues the best epoch's memory (after its validation pass) through the test

@@ -5,8 +5,9 @@
 // skipped; fields are trimmed of spaces; CRLF line ends are accepted.
 //   jodie  `user_id,item_id,timestamp,state_label,feat_0..feat_k` (JODIE, KDD'19): a header
 //          line, then rows with any number of feature columns (none included); the first
-//          data row fixes the feature dimension. Always bipartite: users and items are
-//          separate id spaces, remapped to [0, num_users) and [num_users, N).
+//          data row fixes the feature dimension. Bipartite unless ImportOptions::general:
+//          users and items are separate id spaces, remapped to [0, num_users) and
+//          [num_users, N).
 //   tgl    TGL `edges.csv`: header `,src,dst,time,ext_roll[,int_roll]`; the first column is
 //          the edge id and must equal the row index; ext_roll (0 train, 1 val, 2 test) gives
 //          the split and must be non-decreasing in time order. TGL's `*.pt` feature files
@@ -54,8 +55,12 @@ struct ImportOptions {
   double val_quantile = 0.70;
   double test_quantile = 0.85;
   /// Number sources and destinations as separate id ranges for formats that do not imply it
-  /// (jodie always is bipartite); an id used on both sides then becomes two nodes.
+  /// (jodie is bipartite by default); an id used on both sides then becomes two nodes.
   bool bipartite = false;
+  /// One id space for both columns even in a jodie file: for files in JODIE's layout whose
+  /// two columns share ids (DyGLib's CanParl.csv, `source,destination,timestamp,state_label,w`).
+  /// Excludes `bipartite` (ConfigError "--bipartite and --general exclude each other").
+  bool general = false;
 };
 
 /// Detects the format of `path` from its name and first non-blank line, first match wins:

@@ -42,7 +42,8 @@ struct RunOptions {
 struct EvalMetrics {
   double ap = 0.0;             ///< over the whole split, 1 negative per positive
   double auc = 0.0;            ///< same pairs as ap
-  double mrr = 0.0;            ///< against mrr_negatives fixed negatives, ties against
+  double mrr = 0.0;            ///< against mrr_negatives fixed negatives (NaN when
+                               ///< eval.validation_mrr is false), ties against
   double ap_batch_mean = 0.0;  ///< mean of per-batch APs (what TGN/PyG print)
   double loss = 0.0;           ///< mean training-loss form over the split's batches
   std::int64_t events = 0;

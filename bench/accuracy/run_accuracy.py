@@ -121,9 +121,19 @@ def main():
                    help="also pre-train a static node memory and train with it")
     p.add_argument("--static-seeds", default=None,
                    help="seeds of the static-memory runs (default: --seeds)")
-    p.add_argument("--out", default=os.path.join(ROOT, "docs/accuracy.md"))
+    p.add_argument("--out", default=os.path.join(ROOT, "docs/accuracy.md"),
+                   help="the table goes to OUT.table")
     args = p.parse_args()
     names = args.datasets.split(",")
+    if len(set(names)) != len(names):
+        p.error(f"--datasets: a dataset is listed twice in '{args.datasets}'")
+    if args.epochs is not None and args.epochs < 1:
+        p.error("--epochs must be at least 1")
+    if not (os.path.isfile(args.trainer) and os.access(args.trainer, os.X_OK)):
+        p.error(f"--trainer: {args.trainer} is not an executable file (build it first: "
+                "scripts/test.sh or cmake --build --preset release)")
+    if args.static_seeds is not None and not args.static:
+        p.error("--static-seeds needs --static")
     for name in names:
         if name not in DATASETS:
             p.error(f"--datasets: unknown dataset '{name}' (expected one of: {', '.join(DATASETS)})")

@@ -1,5 +1,7 @@
 #include "disttgl/common/interrupt.hpp"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <csignal>
 #include <cstring>
@@ -13,6 +15,10 @@ static_assert(std::atomic<int>::is_always_lock_free, "the handler needs a lock-f
 extern "C" void on_stop_signal(int sig) {
   int none = 0;
   g_stop_signal.compare_exchange_strong(none, sig);
+  // write(2) is async-signal-safe; a long batch would otherwise look like an ignored Ctrl-C.
+  static const char kMessage[] =
+      "\ndisttgl: stop requested; finishing the current batch (a second signal stops at once)\n";
+  [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
   // One-shot for both signals (SA_RESETHAND resets only the one that arrived): a second
   // SIGINT or SIGTERM kills at once. sigaction is async-signal-safe.
   struct sigaction dfl;
@@ -21,6 +27,7 @@ extern "C" void on_stop_signal(int sig) {
   sigemptyset(&dfl.sa_mask);
   sigaction(SIGINT, &dfl, nullptr);
   sigaction(SIGTERM, &dfl, nullptr);
+  sigaction(SIGHUP, &dfl, nullptr);
 }
 
 }  // namespace
@@ -28,6 +35,7 @@ extern "C" void on_stop_signal(int sig) {
 Interrupted::Interrupted(int signal_number)
     : Error(std::string("interrupted by ") + (signal_number == SIGINT    ? "SIGINT"
                                               : signal_number == SIGTERM ? "SIGTERM"
+                                              : signal_number == SIGHUP  ? "SIGHUP"
                                                                          : "a signal")),
       signal_number_(signal_number) {}
 
@@ -40,6 +48,7 @@ void install_stop_handlers() {
   sa.sa_flags = SA_RESETHAND | SA_RESTART;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);  // a closed terminal or dropped SSH session
 }
 
 int stop_signal() noexcept { return g_stop_signal.load(std::memory_order_relaxed); }

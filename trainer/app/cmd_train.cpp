@@ -1,8 +1,10 @@
 // `train`, `pretrain-static` and `evaluate` sub-commands.
 #include <fmt/format.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -39,6 +41,31 @@ Dataset load_data(const std::string& path) {
   if (is_prepared_dir(path)) return load_prepared(path);
   if (!fs::exists(path)) throw InputError(path, 0, "no such file or directory");
   return import_dataset(path);
+}
+
+// Names OUTPUT.tmp-PID siblings that a killed run (SIGKILL, a second Ctrl-C, a crash) left
+// behind. Warns only: on a volume shared between hosts or PID namespaces, a PID that looks
+// dead here may be a live run elsewhere.
+void warn_about_abandoned_runs(const fs::path& output) {
+  const fs::path parent = output.has_parent_path() ? output.parent_path() : fs::path(".");
+  const std::string prefix = output.filename().string() + ".tmp-";
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(parent, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with(prefix) || !entry.is_directory(ec)) continue;
+    const std::string pid_text = name.substr(prefix.size());
+    if (pid_text.empty() || pid_text.size() > 9 ||
+        pid_text.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    const long pid = std::stol(pid_text);
+    if (pid <= 0 || pid == ::getpid() || !fs::exists(entry.path() / "config.yaml", ec)) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // still running
+    spdlog::warn(
+        "{} is an unfinished run whose process {} is gone from this host (killed?); "
+        "remove it if no other host is writing it",
+        entry.path().string(), pid);
+  }
 }
 
 void add_common(CLI::App* cmd, TrainArgs& a) {
@@ -115,6 +142,7 @@ void run_training(TrainArgs& a, bool pretrain) {
   if (out.filename().empty()) out = out.parent_path();  // "runs/x/" -> "runs/x"
   a.output = out.string();
   const std::string work_dir = fresh ? fmt::format("{}.tmp-{}", a.output, ::getpid()) : a.output;
+  if (fresh) warn_about_abandoned_runs(out);
   RunOptions opt;
   opt.output_dir = work_dir;
   opt.data_path = a.data;

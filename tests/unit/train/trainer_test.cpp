@@ -117,7 +117,10 @@ TEST(Trainer, ValidationWithoutMrrKeepsApAndLogsNullMrr) {
     ASSERT_EQ(lines.size(), 1u);
     val.push_back(lines[0]["val"]);
     std::ifstream in(dir / "summary.json");
-    test.push_back(json::parse(in)["test"]);
+    const auto summary = json::parse(in);
+    test.push_back(summary["test"]);
+    // A JSON boolean, not the string "false" (truthy in Python and JavaScript).
+    EXPECT_EQ(summary["config"]["eval"]["validation_mrr"], json(with_mrr));
     fs::remove_all(dir);
   }
   EXPECT_TRUE(val[0]["mrr"].is_number());
@@ -191,6 +194,51 @@ TEST(TrainerCli, SmokeOneEpochOfTgnOnCollegeMsg) {
   const auto line = eout.substr(eout.rfind('{'));
   EXPECT_DOUBLE_EQ(json::parse(line)["ap"].get<double>(), summary["test"]["ap"].get<double>());
   fs::remove_all(dir);
+}
+
+// A checkpoint remembers which static node memory it was trained with (shape and CRC-32):
+// evaluate and --resume refuse a missing or different table instead of scoring wrongly.
+TEST(TrainerCli, CheckpointRefusesAStaticMemoryOtherThanItsOwn) {
+  const auto dir = temp_dir("static_ckpt");
+  const auto table = temp_dir("static_a.pt");
+  const auto other = temp_dir("static_b.pt");
+  for (const auto& [path, seed] : {std::pair{table, 1}, std::pair{other, 2}}) {
+    torch::manual_seed(seed);
+    torch::serialize::OutputArchive a;
+    a.write("static_memory", torch::randn({1899, 8}));
+    a.save_to(path.string());
+  }
+  const auto [code, out] =
+      run("train --data " + kCollegeMsg + " --output " + dir.string() +
+          " --epochs 1 --max-train-batches 3 --threads 1 --static-memory " + table.string());
+  ASSERT_EQ(code, 0) << out;
+  const std::string ckpt = (dir / "checkpoint.pt").string();
+  const std::string eval = "evaluate --data " + kCollegeMsg + " --threads 1 --checkpoint " + ckpt;
+  const auto [c1, o1] = run(eval);
+  EXPECT_EQ(c1, 2) << o1;
+  EXPECT_NE(o1.find(ckpt + ": this model was trained with a static node memory of shape "
+                           "[1899, 8]; pass the same table with --static-memory"),
+            std::string::npos)
+      << o1;
+  const auto [c2, o2] = run(eval + " --static-memory " + other.string());
+  EXPECT_EQ(c2, 2) << o2;
+  EXPECT_NE(o2.find("--static-memory " + other.string() +
+                    " is not the table this model was "
+                    "trained with"),
+            std::string::npos)
+      << o2;
+  const auto [c3, o3] = run(eval + " --static-memory " + table.string());
+  EXPECT_EQ(c3, 0) << o3;
+  const auto [c4, o4] =
+      run("train --data " + kCollegeMsg + " --resume " + dir.string() + " --epochs 2 --threads 1");
+  EXPECT_EQ(c4, 2) << o4;
+  EXPECT_NE(o4.find((dir / "last.pt").string() + ": this model was trained with a static node "
+                                                 "memory"),
+            std::string::npos)
+      << o4;
+  fs::remove_all(dir);
+  fs::remove(table);
+  fs::remove(other);
 }
 
 TEST(TrainerCli, StaticMemoryOfTheWrongShapeExitsTwoAndWritesNothing) {
@@ -298,6 +346,10 @@ TEST(TrainerCli, SigintStopsAtABatchBoundaryAndRemovesTheUnfinishedRun) {
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  // What a SIGKILLed run leaves (PID 99999999 is above Linux's pid_max): named, not removed.
+  const fs::path abandoned = dir.string() + ".tmp-99999999";
+  fs::create_directories(abandoned);
+  std::ofstream(abandoned / "config.yaml") << "model: tgn\n";
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -326,6 +378,16 @@ TEST(TrainerCli, SigintStopsAtABatchBoundaryAndRemovesTheUnfinishedRun) {
   EXPECT_NE(text.str().find("stopped; the unfinished run in " + work.string() + " was removed"),
             std::string::npos)
       << text.str();
+  EXPECT_NE(text.str().find("disttgl: stop requested; finishing the current batch (a second "
+                            "signal stops at once)"),
+            std::string::npos)
+      << text.str();
+  EXPECT_NE(text.str().find(abandoned.string() + " is an unfinished run whose process 99999999 is "
+                                                 "gone from this host"),
+            std::string::npos)
+      << text.str();
+  EXPECT_TRUE(fs::exists(abandoned / "config.yaml")) << "another host's run must not be deleted";
+  fs::remove_all(abandoned);
   EXPECT_FALSE(fs::exists(work)) << "unfinished run left behind";
   EXPECT_FALSE(fs::exists(dir)) << "a stopped run must not produce an output directory";
   fs::remove(log);

@@ -1,6 +1,7 @@
 #include "checkpoint.hpp"
 
 #include <fmt/format.h>
+#include <zlib.h>
 
 #include <filesystem>
 
@@ -26,6 +27,9 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model,
   root.write("stale_epochs", scalar(meta.stale_epochs));
   root.write("num_nodes", scalar(meta.num_nodes));
   root.write("num_events", scalar(meta.num_events));
+  root.write("static_memory", torch::tensor({meta.static_memory_rows, meta.static_memory_dim,
+                                             meta.static_memory_crc32},
+                                            torch::kInt64));
   root.write("rng", torch::globalContext().defaultGenerator(torch::kCPU).get_state());
   torch::serialize::OutputArchive model_archive;
   model.save(model_archive);
@@ -103,6 +107,23 @@ CheckpointMeta read_checkpoint_meta(const std::string& path) {
     throw InputError(path, 0,
                      fmt::format("damaged checkpoint metadata ({})", e.what_without_backtrace()));
   }
+  torch::Tensor fingerprint;
+  try {
+    root.read("static_memory", fingerprint);
+  } catch (const c10::Error&) {
+    m.static_memory_recorded = false;  // written before the field existed
+    return m;
+  }
+  try {
+    const auto f = fingerprint.to(torch::kInt64).contiguous();
+    if (f.numel() != 3) throw InputError(path, 0, "damaged checkpoint metadata (static_memory)");
+    m.static_memory_rows = f[0].item<std::int64_t>();
+    m.static_memory_dim = f[1].item<std::int64_t>();
+    m.static_memory_crc32 = f[2].item<std::int64_t>();
+  } catch (const c10::Error& e) {
+    throw InputError(path, 0,
+                     fmt::format("damaged checkpoint metadata ({})", e.what_without_backtrace()));
+  }
   return m;
 }
 
@@ -138,6 +159,56 @@ void load_checkpoint(const std::string& path, torch::nn::Module& model,
       throw InputError(path, 0, "checkpoint holds no node memory");
     }
     memory->load(memory_archive);
+  }
+}
+
+void record_static_memory(CheckpointMeta& meta, const torch::Tensor& table) {
+  meta.static_memory_recorded = true;
+  if (!table.defined()) {
+    meta.static_memory_rows = meta.static_memory_dim = meta.static_memory_crc32 = 0;
+    return;
+  }
+  const auto t = table.to(torch::kCPU, torch::kFloat32).contiguous();
+  meta.static_memory_rows = t.size(0);
+  meta.static_memory_dim = t.size(1);
+  // zlib's crc32 takes a uInt length: feed the table in chunks.
+  uLong crc = crc32(0L, Z_NULL, 0);
+  const auto* bytes = static_cast<const Bytef*>(t.data_ptr());
+  for (std::size_t left = t.nbytes(); left > 0;) {
+    const auto n = static_cast<uInt>(std::min<std::size_t>(left, 1U << 30));
+    crc = crc32(crc, bytes, n);
+    bytes += n;
+    left -= n;
+  }
+  meta.static_memory_crc32 = static_cast<std::int64_t>(crc);
+}
+
+void check_static_memory(const CheckpointMeta& saved, const CheckpointMeta& given,
+                         const std::string& checkpoint, const std::string& given_file) {
+  if (!saved.static_memory_recorded) return;
+  if (saved.static_memory_rows == 0 && given.static_memory_rows == 0) return;
+  if (saved.static_memory_rows == 0) {
+    throw InputError(checkpoint, 0,
+                     fmt::format("this model was trained without a static node memory; drop "
+                                 "--static-memory {}",
+                                 given_file));
+  }
+  if (given.static_memory_rows == 0) {
+    throw InputError(checkpoint, 0,
+                     fmt::format("this model was trained with a static node memory of shape "
+                                 "[{}, {}]; pass the same table with --static-memory",
+                                 saved.static_memory_rows, saved.static_memory_dim));
+  }
+  if (saved.static_memory_rows != given.static_memory_rows ||
+      saved.static_memory_dim != given.static_memory_dim ||
+      saved.static_memory_crc32 != given.static_memory_crc32) {
+    throw InputError(
+        checkpoint, 0,
+        fmt::format("--static-memory {} is not the table this model was trained with (shape "
+                    "[{}, {}], CRC-32 {:08x}; it was trained with [{}, {}], CRC-32 {:08x})",
+                    given_file, given.static_memory_rows, given.static_memory_dim,
+                    given.static_memory_crc32, saved.static_memory_rows, saved.static_memory_dim,
+                    saved.static_memory_crc32));
   }
 }
 

@@ -22,7 +22,25 @@ struct CheckpointMeta {
   std::int64_t num_nodes = 0;
   std::int64_t num_events = 0;
   std::string config_yaml;
+  /// The static node memory the model was trained with: shape and CRC-32 of its float32
+  /// bytes; rows 0 = none. `static_memory_recorded` is false for checkpoints written before
+  /// these fields existed (then nothing is checked).
+  std::int64_t static_memory_rows = 0;
+  std::int64_t static_memory_dim = 0;
+  std::int64_t static_memory_crc32 = 0;
+  bool static_memory_recorded = true;
 };
+
+/// Fills the static_memory_* fields of `meta` from `table` ([N, d] float32, or undefined for
+/// none).
+void record_static_memory(CheckpointMeta& meta, const torch::Tensor& table);
+
+/// Refuses a static node memory that differs from the one `checkpoint` was trained with
+/// (`saved`): missing, unexpected, or another table. `given` is the run's meta (filled by
+/// record_static_memory), `given_file` the --static-memory path ("" for none).
+/// Throws InputError naming the checkpoint and the flag.
+void check_static_memory(const CheckpointMeta& saved, const CheckpointMeta& given,
+                         const std::string& checkpoint, const std::string& given_file);
 
 /// Writes atomically (temp file + rename). Throws IoError.
 void save_checkpoint(const std::string& path, torch::nn::Module& model,

@@ -97,6 +97,7 @@ json yaml_to_json(const YAML::Node& node) {
     return j;
   }
   const auto text = node.as<std::string>();
+  if (text == "true" || text == "false") return text == "true";  // to_yaml writes these
   std::int64_t i = 0;
   double d = 0;
   if (YAML::convert<std::int64_t>::decode(node, i)) return i;
@@ -133,8 +134,10 @@ struct Trainer::State {
     m.num_nodes = ds.num_nodes;
     m.pretrain_static = opt.pretrain_static;
     FeatureTables tables = feature_tables(ds);
+    torch::Tensor static_table;  // kept for the checkpoint's fingerprint; tables moves below
     if (!opt.static_memory_file.empty()) {
       tables.static_memory = load_static_memory(opt.static_memory_file, ds.num_nodes);
+      static_table = tables.static_memory;
       m.use_static = true;
       m.static_memory_dim = tables.static_memory.size(1);
     }
@@ -174,6 +177,7 @@ struct Trainer::State {
     meta.num_nodes = ds.num_nodes;
     meta.num_events = ds.num_events();
     meta.config_yaml = to_yaml(cfg);
+    detail::record_static_memory(meta, static_table);
   }
 
   void reset_memory() {
@@ -323,6 +327,7 @@ EvalMetrics Trainer::fit() {
                       "one has {} / {}",
                       meta.num_nodes, meta.num_events, s.ds.num_nodes, s.ds.num_events()));
     }
+    detail::check_static_memory(meta, s.meta, last.string(), s.opt.static_memory_file);
     detail::load_checkpoint(last.string(), *s.model, s.optimizer.get(), nullptr, true);
     s.meta.epoch = meta.epoch;
     s.meta.best_epoch = meta.best_epoch;
@@ -453,6 +458,7 @@ EvalMetrics Trainer::evaluate_checkpoint(const Dataset& dataset, const std::stri
   opt.static_memory_file = static_memory_file;
   Trainer t(dataset, parse_config(meta.config_yaml, checkpoint), opt);
   State& s = *t.s_;
+  detail::check_static_memory(meta, s.meta, checkpoint, static_memory_file);
   if (split == "test") {
     detail::load_checkpoint(checkpoint, *s.model, nullptr, s.memory(), false);
     return s.evaluate(dataset.split.val_end, dataset.num_events(), "test");

@@ -1,9 +1,9 @@
-// Stop requests from SIGINT and SIGTERM, honoured at safe points.
+// Stop requests from SIGINT, SIGTERM and SIGHUP, honoured at safe points.
 //
 // Long loops (training batches, evaluation) poll `throw_if_stop_requested()` between units of
 // work, so a Ctrl-C or a pod's SIGTERM unwinds through the normal error path: temporary
-// outputs are removed and completed files (written atomically) stay consistent. A second
-// signal of either kind terminates at once (the handler is one-shot).
+// outputs are removed and completed files (written atomically) stay consistent. The first
+// signal prints one line to stderr; a second signal of any of the three terminates at once.
 // Thread-safety: the flag is a lock-free atomic; the handlers are async-signal-safe.
 #pragma once
 
@@ -14,7 +14,7 @@
 namespace disttgl {
 
 /// The run was stopped by a signal; exit code 128 + signal number (130 for SIGINT, 143 for
-/// SIGTERM), as a shell reports a process killed by that signal.
+/// SIGTERM, 129 for SIGHUP), as a shell reports a process killed by that signal.
 class Interrupted : public Error {
  public:
   explicit Interrupted(int signal_number);
@@ -25,7 +25,8 @@ class Interrupted : public Error {
   int signal_number_;
 };
 
-/// Installs the one-shot SIGINT/SIGTERM handlers that record a stop request. Idempotent.
+/// Installs the one-shot SIGINT/SIGTERM/SIGHUP handlers that record a stop request.
+/// Idempotent.
 void install_stop_handlers();
 
 /// The signal number of the first stop request, or 0 when none arrived.

@@ -34,14 +34,29 @@ struct TrainArgs {
   std::string resume;
   bool overwrite = false;
   std::int64_t max_train_batches = 0;
+  bool general = false;  // import a raw --data file as one id space (prepare --general)
 };
 
 // --data takes a prepared directory or a raw file (imported on the fly, format detected).
-Dataset load_data(const std::string& path) {
-  if (is_prepared_dir(path)) return load_prepared(path);
+Dataset load_data(const std::string& path, bool general) {
+  if (is_prepared_dir(path)) {
+    if (general) {
+      throw ConfigError(
+          fmt::format("--general: applies to raw files; {} is already prepared "
+                      "(its numbering was fixed by prepare)",
+                      path));
+    }
+    return load_prepared(path);
+  }
   if (!fs::exists(path)) throw InputError(path, 0, "no such file or directory");
-  return import_dataset(path);
+  ImportOptions options;
+  options.general = general;
+  return import_dataset(path, options);
 }
+
+constexpr const char* kGeneralHelp =
+    "read a raw JODIE-layout --data file whose two columns share ids as one id space (as "
+    "prepare --general)";
 
 // Names OUTPUT.tmp-PID siblings that a killed run (SIGKILL, a second Ctrl-C, a crash) left
 // behind. Warns only: on a volume shared between hosts or PID namespaces, a PID that looks
@@ -70,6 +85,7 @@ void warn_about_abandoned_runs(const fs::path& output) {
 
 void add_common(CLI::App* cmd, TrainArgs& a) {
   cmd->add_option("--data", a.data, "prepared dataset directory or raw event file")->required();
+  cmd->add_flag("--general", a.general, kGeneralHelp);
   cmd->add_option("--config", a.config,
                   "YAML model/training config (configs/tgn.yaml, jodie.yaml, apan.yaml); "
                   "default: TGN with TGL's defaults");
@@ -134,7 +150,7 @@ void run_training(TrainArgs& a, bool pretrain) {
           a.output));
     }
   }
-  const Dataset dataset = load_data(a.data);
+  const Dataset dataset = load_data(a.data, a.general);
   // A new run trains into a temporary sibling that replaces --output only on success, so a
   // failed run leaves an earlier run (or nothing) behind.
   const bool fresh = a.resume.empty();
@@ -217,11 +233,13 @@ void add_evaluate(CLI::App& app) {
   struct Args {
     std::string checkpoint, data, split = "test", static_memory;
     int threads = 2;
+    bool general = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("evaluate", "evaluate a checkpoint on the val or test split");
   cmd->add_option("--checkpoint", a->checkpoint, "RUN_DIR/checkpoint.pt")->required();
   cmd->add_option("--data", a->data, "the dataset the checkpoint was trained on")->required();
+  cmd->add_flag("--general", a->general, kGeneralHelp);
   cmd->add_option("--split", a->split,
                   "test: continue the checkpoint's node memory (after validation) through the "
                   "test events; val: replay the training events with the final model, then "
@@ -231,7 +249,7 @@ void add_evaluate(CLI::App& app) {
   cmd->add_option("--static-memory", a->static_memory,
                   "the static node memory the run was trained with (train --static-memory)");
   cmd->callback([a] {
-    const Dataset dataset = load_data(a->data);
+    const Dataset dataset = load_data(a->data, a->general);
     const auto m = Trainer::evaluate_checkpoint(dataset, a->checkpoint, a->split, a->threads,
                                                 a->static_memory);
     nlohmann::json j = {{"split", a->split},

@@ -241,6 +241,32 @@ TEST(TrainerCli, CheckpointRefusesAStaticMemoryOtherThanItsOwn) {
   fs::remove(other);
 }
 
+TEST(TrainerCli, GeneralReadsTheRawCanParlFileAsOneIdSpace) {
+  const std::string raw = std::string(DISTTGL_SHARED_DIR) + "/datasets/canparl/CanParl.csv";
+  const auto dir = temp_dir("canparl_general");
+  const auto [code, out] = run("train --data " + raw + " --general --output " + dir.string() +
+                               " --epochs 1 --max-train-batches 2 --threads 1");
+  ASSERT_EQ(code, 0) << out;
+  std::ifstream in(dir / "summary.json");
+  const auto summary = json::parse(in);
+  EXPECT_EQ(summary["dataset"]["num_nodes"].get<int>(), 734);  // 978 without --general
+  EXPECT_EQ(summary["dataset"]["bipartite"].get<bool>(), false);
+  // A prepared directory's numbering is fixed: --general there is a mistake, not a no-op.
+  const auto prepared = temp_dir("canparl_prepared");
+  const auto [pcode, pout] =
+      run("prepare --input " + raw + " --general --output " + prepared.string());
+  ASSERT_EQ(pcode, 0) << pout;
+  const auto [code2, out2] = run("evaluate --data " + prepared.string() +
+                                 " --general --checkpoint " + (dir / "checkpoint.pt").string());
+  EXPECT_EQ(code2, 2) << out2;
+  EXPECT_NE(
+      out2.find("--general: applies to raw files; " + prepared.string() + " is already prepared"),
+      std::string::npos)
+      << out2;
+  fs::remove_all(dir);
+  fs::remove_all(prepared);
+}
+
 TEST(TrainerCli, StaticMemoryOfTheWrongShapeExitsTwoAndWritesNothing) {
   const auto dir = temp_dir("badstatic");
   const auto table = temp_dir("badstatic.pt");

@@ -82,8 +82,8 @@ def config_for(args, name):
     return args.config
 
 
-def train_cmd(args, name, out, seed, static=None):
-    cmd = [args.trainer, "train", "--data", os.path.join(SHARED, DATASETS[name]), "--config",
+def trainer_cmd(args, subcommand, name, out, seed, static=None):
+    cmd = [args.trainer, subcommand, "--data", os.path.join(SHARED, DATASETS[name]), "--config",
            config_for(args, name), "--output", out, "--seed", seed, "--threads", str(args.threads),
            "--overwrite"]
     if args.epochs:
@@ -153,24 +153,24 @@ def main():
 
     # Phase 1: dynamic-memory runs and static pre-training; phase 2: runs with a static memory.
     phase1, phase2 = [], []
+    outs = {}  # key -> output directory
     for name in names:
         for seed in seeds:
-            out = out_dir(name, "dynamic", seed)
-            phase1.append(((name, "dynamic", seed), train_cmd(args, name, out, seed),
-                           out + ".log"))
+            key = (name, "dynamic", seed)
+            outs[key] = out_dir(name, "dynamic", seed)
+            phase1.append((key, trainer_cmd(args, "train", name, outs[key], seed),
+                           outs[key] + ".log"))
         if args.static:
             static_dir = os.path.join(args.workdir, name, "pretrain")
-            cmd = [args.trainer, "pretrain-static", "--data", os.path.join(SHARED, DATASETS[name]),
-                   "--config", config_for(args, name), "--output", static_dir, "--seed", "0",
-                   "--threads", str(args.threads), "--overwrite"]
-            if args.epochs:
-                cmd += ["--epochs", str(args.epochs)]
-            phase1.append(((name, "pretrain", "0"), cmd, static_dir + ".log"))
+            phase1.append(((name, "pretrain", "0"),
+                           trainer_cmd(args, "pretrain-static", name, static_dir, "0"),
+                           static_dir + ".log"))
             table = os.path.join(static_dir, "static_memory.pt")
             for seed in static_seeds:
-                out = out_dir(name, "static", seed)
-                phase2.append(((name, "dynamic + static", seed),
-                               train_cmd(args, name, out, seed, table), out + ".log"))
+                key = (name, "dynamic + static", seed)
+                outs[key] = out_dir(name, "static", seed)
+                phase2.append((key, trainer_cmd(args, "train", name, outs[key], seed, table),
+                               outs[key] + ".log"))
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
             done = run_all(pool, phase1)
@@ -190,8 +190,7 @@ def main():
                 continue
             r = {"ap": [], "auc": [], "mrr": [], "eps": [], "val_ap": [], "epochs": [], "best": []}
             for key in keys:
-                out = out_dir(name, "dynamic" if label == "dynamic" else "static", key[2])
-                with open(os.path.join(out, "summary.json")) as f:
+                with open(os.path.join(outs[key], "summary.json")) as f:
                     s = json.load(f)
                 r["ap"].append(s["test"]["ap"])
                 r["auc"].append(s["test"]["auc"])

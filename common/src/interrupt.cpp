@@ -9,6 +9,8 @@
 namespace disttgl {
 namespace {
 
+constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};  // HUP: a closed terminal or SSH
+
 std::atomic<int> g_stop_signal{0};
 static_assert(std::atomic<int>::is_always_lock_free, "the handler needs a lock-free flag");
 
@@ -19,15 +21,13 @@ extern "C" void on_stop_signal(int sig) {
   static const char kMessage[] =
       "\ndisttgl: stop requested; finishing the current batch (a second signal stops at once)\n";
   [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
-  // One-shot for both signals (SA_RESETHAND resets only the one that arrived): a second
-  // SIGINT or SIGTERM kills at once. sigaction is async-signal-safe.
+  // One-shot for all stop signals (SA_RESETHAND resets only the one that arrived): a second
+  // one kills at once. sigaction is async-signal-safe.
   struct sigaction dfl;
   std::memset(&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL;
   sigemptyset(&dfl.sa_mask);
-  sigaction(SIGINT, &dfl, nullptr);
-  sigaction(SIGTERM, &dfl, nullptr);
-  sigaction(SIGHUP, &dfl, nullptr);
+  for (const int s : kStopSignals) sigaction(s, &dfl, nullptr);
 }
 
 }  // namespace
@@ -46,9 +46,7 @@ void install_stop_handlers() {
   sigemptyset(&sa.sa_mask);
   // SA_RESETHAND closes the window before the handler resets the other signal too.
   sa.sa_flags = SA_RESETHAND | SA_RESTART;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGHUP, &sa, nullptr);  // a closed terminal or dropped SSH session
+  for (const int s : kStopSignals) sigaction(s, &sa, nullptr);
 }
 
 int stop_signal() noexcept { return g_stop_signal.load(std::memory_order_relaxed); }

@@ -174,23 +174,21 @@ void run_training(TrainArgs& a, bool pretrain) {
   EvalMetrics test;
   try {
     test = trainer.fit();
-  } catch (const Interrupted&) {
+  } catch (...) {
+    // One cleanup for every failure. The error_code overload keeps a failed cleanup from
+    // replacing the original error (and an interrupt's exit code 130/143).
+    const bool stopped = stop_signal() != 0;
     if (fresh) {
-      // error_code overload: a failed cleanup must not replace the interrupt (exit 130/143).
       std::error_code ec;
       fs::remove_all(work_dir, ec);
       if (ec) {
-        spdlog::warn("stopped; could not remove the unfinished run in {}: {}", work_dir,
-                     ec.message());
-      } else {
+        spdlog::warn("could not remove the unfinished run in {}: {}", work_dir, ec.message());
+      } else if (stopped) {
         spdlog::warn("stopped; the unfinished run in {} was removed", work_dir);
       }
-    } else {
+    } else if (stopped) {
       spdlog::warn("stopped; {} keeps its last completed epoch (--resume continues it)", a.output);
     }
-    throw;
-  } catch (...) {
-    if (fresh) fs::remove_all(work_dir);
     throw;
   }
   if (fresh) {

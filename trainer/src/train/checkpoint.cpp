@@ -171,16 +171,9 @@ void record_static_memory(CheckpointMeta& meta, const torch::Tensor& table) {
   const auto t = table.to(torch::kCPU, torch::kFloat32).contiguous();
   meta.static_memory_rows = t.size(0);
   meta.static_memory_dim = t.size(1);
-  // zlib's crc32 takes a uInt length: feed the table in chunks.
-  uLong crc = crc32(0L, Z_NULL, 0);
-  const auto* bytes = static_cast<const Bytef*>(t.data_ptr());
-  for (std::size_t left = t.nbytes(); left > 0;) {
-    const auto n = static_cast<uInt>(std::min<std::size_t>(left, 1U << 30));
-    crc = crc32(crc, bytes, n);
-    bytes += n;
-    left -= n;
-  }
-  meta.static_memory_crc32 = static_cast<std::int64_t>(crc);
+  // crc32_z takes a size_t length (plain crc32 stops at 4 GiB).
+  meta.static_memory_crc32 = static_cast<std::int64_t>(
+      crc32_z(crc32(0L, Z_NULL, 0), static_cast<const Bytef*>(t.data_ptr()), t.nbytes()));
 }
 
 void check_static_memory(const CheckpointMeta& saved, const CheckpointMeta& given,

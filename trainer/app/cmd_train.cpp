@@ -35,6 +35,10 @@ struct TrainArgs {
   bool overwrite = false;
   std::int64_t max_train_batches = 0;
   bool general = false;  // import a raw --data file as one id space (prepare --general)
+  std::string memory_daemon;
+  double memory_timeout = 60.0;
+  int pipeline_depth = 1;
+  std::string job = "disttgl";
 };
 
 // --data takes a prepared directory or a raw file (imported on the fly, format detected).
@@ -103,6 +107,21 @@ void add_common(CLI::App* cmd, TrainArgs& a) {
                   "stop each training epoch after this many batches (quick experiments)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--overwrite", a.overwrite, "replace an existing run directory");
+  cmd->add_option("--memory-daemon", a.memory_daemon,
+                  "keep the node memory and mailbox in a disttgl-memory-daemon at HOST:PORT or "
+                  "unix:PATH instead of in this process");
+  cmd->add_option("--memory-timeout", a.memory_timeout,
+                  "seconds each memory-daemon call may take (connecting included) before the "
+                  "trainer gives up and exits 74")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 86400.0));
+  cmd->add_option("--pipeline-depth", a.pipeline_depth,
+                  "batches sampled, gathered and (with a daemon) read from memory ahead of the "
+                  "one computing, on a background thread; 0 = sequential")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 16));
+  cmd->add_option("--job", a.job, "job name the memory daemon checks in its handshake")
+      ->capture_default_str();
 }
 
 void run_training(TrainArgs& a, bool pretrain) {
@@ -168,6 +187,10 @@ void run_training(TrainArgs& a, bool pretrain) {
   opt.pretrain_static = pretrain;
   opt.resume = !a.resume.empty();
   opt.max_train_batches = a.max_train_batches;
+  opt.memory_daemon = a.memory_daemon;
+  opt.memory_timeout_s = a.memory_timeout;
+  opt.pipeline_depth = a.pipeline_depth;
+  opt.job = a.job;
   Trainer trainer(dataset, config, opt);
   // From here a Ctrl-C or SIGTERM stops at the next batch boundary and unwinds below.
   install_stop_handlers();

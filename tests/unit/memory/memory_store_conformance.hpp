@@ -228,4 +228,69 @@ TEST_P(MemoryStoreConformance, RejectsOutOfRangeIdsAndBadRows) {
   EXPECT_EQ(cpu(store->read(i64({1}))).mail_eid[0][0].item<std::int64_t>(), -1);
 }
 
+// ---- ordered operations (logical batches) ----
+
+TEST_P(MemoryStoreConformance, LogicalBatchesCountFromZeroAfterReset) {
+  auto store = make(6, 2, 1);
+  EXPECT_EQ(store->next_batch(), 0);
+  store->write(0, 0, i64({1, 2}), encoded_rows(2, 2, 4));
+  store->write(1, 0, i64({3}), encoded_rows(1, 2, 4));
+  EXPECT_EQ(store->next_batch(), 2);
+  store->reset();
+  EXPECT_EQ(store->next_batch(), 0);
+  store->reset();  // twice in a row (disttgl issue #2: world size 1 must not hang)
+  EXPECT_EQ(store->next_batch(), 0);
+}
+
+TEST_P(MemoryStoreConformance, ReadIssuedAheadSeesThePreviousBatchsWrite) {
+  auto store = make(6, 2, 1);
+  // The read of batch 1 is issued before batch 0 is written (what the pipeline does): its
+  // rows must include batch 0's write, and not batch 1's.
+  PendingRows ahead = store->read_async(1, i64({2, 5}));
+  store->write(0, 0, i64({5, 2, 5}), encoded_rows(3, 2, 4, 1.0));
+  const MemoryRows r = cpu(ahead.get());
+  // node 5 keeps its last occurrence (row 2), node 2 row 1.
+  EXPECT_TRUE(torch::equal(r.memory_ts, torch::tensor({10.0 * 1 + 0.5 + 1.0, 10.0 * 2 + 0.5 + 1.0},
+                                                      torch::kDouble)));
+  EXPECT_TRUE(torch::equal(r.mail_eid, torch::tensor({{7 * 1 + 3}, {7 * 2 + 3}}, torch::kLong)));
+  PendingRows next = store->read_async(2, i64({5}));
+  store->write(1, 0, i64({5}), encoded_rows(1, 2, 4, 50.0));
+  EXPECT_DOUBLE_EQ(cpu(next.get()).memory_ts[0].item<double>(), 50.5);
+}
+
+TEST_P(MemoryStoreConformance, RefusesAWriteOutOfBatchOrder) {
+  auto store = make(6, 2, 1);
+  store->write(0, 0, i64({1}), encoded_rows(1, 2, 4, 3.0));
+  const MemoryRows before = cpu(store->read(torch::arange(6, torch::kLong)));
+  try {
+    store->write(5, 0, i64({1}), encoded_rows(1, 2, 4, 9.0));
+    FAIL() << "a write for batch 5 accepted when batch 1 is next";
+  } catch (const InternalError& e) {
+    EXPECT_NE(std::string(e.what()).find("batch 5"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(store->write(0, 0, i64({1}), encoded_rows(1, 2, 4, 9.0)), InternalError);
+  EXPECT_EQ(store->next_batch(), 1);
+  const MemoryRows after = cpu(store->read(torch::arange(6, torch::kLong)));
+  EXPECT_TRUE(torch::equal(before.memory, after.memory));
+  EXPECT_TRUE(torch::equal(before.mail_eid, after.mail_eid));
+}
+
+TEST_P(MemoryStoreConformance, SaveLoadKeepsTheLogicalBatch) {
+  auto store = make(4, 2, 1);
+  store->write(0, 0, i64({1}), encoded_rows(1, 2, 4));
+  store->write(1, 0, i64({2}), encoded_rows(1, 2, 4));
+  torch::serialize::OutputArchive out;
+  store->save(out);
+  std::ostringstream bytes;
+  out.save_to(bytes);
+  auto restored = make(4, 2, 1);
+  std::istringstream in_bytes(bytes.str());
+  torch::serialize::InputArchive in;
+  in.load_from(in_bytes);
+  restored->load(in);
+  EXPECT_EQ(restored->next_batch(), 2);
+  restored->write(2, 0, i64({3}), encoded_rows(1, 2, 4));  // continues the sequence
+  EXPECT_EQ(restored->next_batch(), 3);
+}
+
 }  // namespace disttgl::trainer::testing

@@ -2,6 +2,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <atomic>
+
+#include "disttgl/common/error.hpp"
+
 #include "disttgl/trainer/memory/local_memory_store.hpp"
 #include "disttgl/trainer/model/tgnn_model.hpp"
 #include "disttgl/trainer/sampler/tcsr.hpp"
@@ -53,7 +57,8 @@ struct Rig {
   // One batch through sample -> gather -> compute -> write back.
   std::pair<GatheredBatch, ModelOutputs> step(std::int64_t begin, std::int64_t end) {
     torch::NoGradGuard no_grad;
-    auto batch = gather.run(sample.run(begin, end, 1, 0));
+    auto batch = gather.run(sample.run(begin, end, 1, 0), store.next_batch());
+    gather.await_memory(batch);
     auto out = model->forward(batch.inputs);
     write_back(&store, batch, out);
     return {std::move(batch), std::move(out)};
@@ -121,6 +126,43 @@ TEST(PipelineSemantics, CyclicBatchWritesEachNodeAtItsLatestEvent) {
   EXPECT_TRUE(torch::equal(rows.mail[1][0], expect1));
   // Memory <- s' (no mail was pending, so s' is the initial zero memory).
   EXPECT_TRUE(torch::equal(rows.memory, torch::zeros({3, 100})));
+}
+
+}  // namespace
+}  // namespace disttgl::trainer
+
+namespace disttgl::trainer {
+namespace {
+
+// The pipeline's prefetcher hands batches over in order at every depth, never runs more than
+// `depth` ahead, and surfaces a producer's failure at the batch where it happened.
+TEST(BatchPrefetcher, DeliversInOrderStaysWithinDepthAndRethrowsAtTheFailingBatch) {
+  for (const int depth : {0, 1, 3}) {
+    std::atomic<std::int64_t> produced{0};
+    std::atomic<std::int64_t> taken{0};
+    std::atomic<std::int64_t> max_ahead{0};
+    BatchPrefetcher prefetch(6, depth, [&](std::int64_t i) {
+      if (i == 4) throw InputError("batch 4 is broken");
+      const std::int64_t ahead = ++produced - taken.load();
+      max_ahead = std::max(max_ahead.load(), ahead);
+      GatheredBatch b;
+      b.logical_batch = 100 + i;
+      return b;
+    });
+    for (std::int64_t i = 0; i < 4; ++i) {
+      const GatheredBatch b = prefetch.next();
+      ++taken;
+      EXPECT_EQ(b.logical_batch, 100 + i) << "depth " << depth;
+    }
+    try {
+      prefetch.next();
+      FAIL() << "the producer's failure was not rethrown at depth " << depth;
+    } catch (const InputError& e) {
+      EXPECT_STREQ(e.what(), "batch 4 is broken");
+    }
+    // The queue holds at most `depth`, plus the batch the consumer is taking.
+    EXPECT_LE(max_ahead.load(), depth + 1) << "depth " << depth;
+  }
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "disttgl/common/error.hpp"
 #include "disttgl/trainer/memory/str_cat.hpp"
 #include "disttgl/trainer/memory/tensor_check.hpp"
+#include "memory_checkpoint.hpp"
 
 #ifdef DISTTGL_WITH_CUDA
 #include <c10/cuda/CUDAGuard.h>
@@ -24,22 +25,6 @@ void require_positive(std::int64_t value, const char* field) {
   if (value < 1) {
     throw ConfigError(str_cat("memory store: ", field, " must be >= 1, got ", value));
   }
-}
-
-// Reads `key` into `out` and checks dtype/shape; throws InputError naming the key.
-torch::Tensor read_checked(torch::serialize::InputArchive& archive, const std::string& key,
-                           torch::ScalarType dtype, const std::vector<std::int64_t>& shape) {
-  torch::Tensor t;
-  if (!archive.try_read(key, t)) {
-    throw InputError(str_cat("memory checkpoint: missing tensor '", key, "'"));
-  }
-  const bool ok = t.scalar_type() == dtype && t.sizes().vec() == shape;
-  if (!ok) {
-    throw InputError(str_cat("memory checkpoint: tensor '", key, "' is ",
-                             c10::toString(t.scalar_type()), " ", shape_string(t), ", expected ",
-                             c10::toString(dtype), " [", join(shape, ", "), "]"));
-  }
-  return t;
 }
 
 }  // namespace
@@ -84,9 +69,22 @@ void LocalMemoryStore::reset() {
   mail_ts_.zero_();
   mail_eid_.fill_(-1);
   next_mail_pos_.zero_();
+  next_batch_ = 0;
 }
 
-MemoryRows LocalMemoryStore::read(const torch::Tensor& nodes) {
+PendingRows LocalMemoryStore::read_async(std::int64_t batch, const torch::Tensor& nodes) {
+  // Nothing is touched here: a prefetch thread may call this while the owner writes.
+  return PendingRows([this, batch, nodes] {
+    if (batch != next_batch_) {
+      throw InternalError(str_cat("LocalMemoryStore: read for logical batch ", batch,
+                                  " while the next batch to be written is ", next_batch_,
+                                  " (reads must come after every write of earlier batches)"));
+    }
+    return read_now(nodes);
+  });
+}
+
+MemoryRows LocalMemoryStore::read_now(const torch::Tensor& nodes) {
   check_node_ids(nodes, options_.num_nodes, "LocalMemoryStore::read");
   torch::NoGradGuard no_grad;
   const torch::Tensor idx = nodes.to(options_.device);
@@ -106,7 +104,12 @@ MemoryRows LocalMemoryStore::read(const torch::Tensor& nodes) {
   return rows;
 }
 
-void LocalMemoryStore::write(const torch::Tensor& nodes, const MemoryRows& rows) {
+void LocalMemoryStore::write(std::int64_t batch, std::int32_t shard, const torch::Tensor& nodes,
+                             const MemoryRows& rows) {
+  if (batch != next_batch_ || shard != 0) {
+    throw InternalError(str_cat("LocalMemoryStore: write for logical batch ", batch, " shard ",
+                                shard, ", expected batch ", next_batch_, " shard 0"));
+  }
   check_node_ids(nodes, options_.num_nodes, "LocalMemoryStore::write");
   rows.check(nodes.size(0), 1, options_.memory_dim, options_.mail_dim, "LocalMemoryStore::write");
   torch::NoGradGuard no_grad;
@@ -115,10 +118,12 @@ void LocalMemoryStore::write(const torch::Tensor& nodes, const MemoryRows& rows)
 #ifdef DISTTGL_WITH_CUDA
   if (options_.device.is_cuda()) {
     write_cuda(idx, local);
+    ++next_batch_;
     return;
   }
 #endif
   write_generic(idx, local);
+  ++next_batch_;
 }
 
 void LocalMemoryStore::write_generic(const torch::Tensor& nodes, const MemoryRows& rows) {
@@ -179,38 +184,23 @@ void LocalMemoryStore::write_cuda(const torch::Tensor& nodes, const MemoryRows& 
 #endif
 
 void LocalMemoryStore::save(torch::serialize::OutputArchive& archive) const {
-  archive.write("memory", memory_.cpu());
-  archive.write("memory_ts", memory_ts_.cpu());
-  archive.write("mail", mail_.cpu());
-  archive.write("mail_ts", mail_ts_.cpu());
-  archive.write("mail_eid", mail_eid_.cpu());
-  archive.write("next_mail_pos", next_mail_pos_.cpu());
+  detail::save_memory_tensors(archive, {memory_.cpu(), memory_ts_.cpu(), mail_.cpu(),
+                                        mail_ts_.cpu(), mail_eid_.cpu(), next_mail_pos_.cpu(),
+                                        next_batch_});
 }
 
 void LocalMemoryStore::load(torch::serialize::InputArchive& archive) {
-  const std::int64_t n = options_.num_nodes;
-  const std::int64_t s = options_.mailbox_size;
-  // Everything is read and checked before the first assignment: no partial load.
-  const torch::Tensor memory =
-      read_checked(archive, "memory", torch::kFloat, {n, options_.memory_dim});
-  const torch::Tensor memory_ts = read_checked(archive, "memory_ts", torch::kDouble, {n});
-  const torch::Tensor mail =
-      read_checked(archive, "mail", torch::kFloat, {n, s, options_.mail_dim});
-  const torch::Tensor mail_ts = read_checked(archive, "mail_ts", torch::kDouble, {n, s});
-  const torch::Tensor mail_eid = read_checked(archive, "mail_eid", torch::kLong, {n, s});
-  const torch::Tensor next_pos = read_checked(archive, "next_mail_pos", torch::kLong, {n});
-  if (n > 0 &&
-      (next_pos.min().item<std::int64_t>() < 0 || next_pos.max().item<std::int64_t>() >= s)) {
-    throw InputError(
-        str_cat("memory checkpoint: tensor 'next_mail_pos' has a slot outside [0, ", s, ")"));
-  }
+  const detail::MemoryTensors t =
+      detail::load_memory_tensors(archive, options_.num_nodes, options_.memory_dim,
+                                  options_.mail_dim, options_.mailbox_size);
   torch::NoGradGuard no_grad;
-  memory_.copy_(memory);
-  memory_ts_.copy_(memory_ts);
-  mail_.copy_(mail);
-  mail_ts_.copy_(mail_ts);
-  mail_eid_.copy_(mail_eid);
-  next_mail_pos_.copy_(next_pos);
+  memory_.copy_(t.memory);
+  memory_ts_.copy_(t.memory_ts);
+  mail_.copy_(t.mail);
+  mail_ts_.copy_(t.mail_ts);
+  mail_eid_.copy_(t.mail_eid);
+  next_mail_pos_.copy_(t.next_mail_pos);
+  next_batch_ = t.next_batch;
 }
 
 }  // namespace disttgl::trainer

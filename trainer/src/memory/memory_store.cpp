@@ -104,6 +104,25 @@ MemoryRows MemoryRows::empty_rows(std::int64_t n, std::int64_t num_slots, std::i
 
 MemoryStore::~MemoryStore() = default;
 
+MemoryRows PendingRows::get() {
+  if (!produce_) throw InternalError("PendingRows::get: no read was issued (or get() called twice)");
+  auto produce = std::move(produce_);
+  produce_ = nullptr;
+  return produce();
+}
+
+MemoryRows MemoryStore::read(const torch::Tensor& nodes) {
+  return read_async(next_batch(), nodes).get();
+}
+
+void MemoryStore::write(const torch::Tensor& nodes, const MemoryRows& rows) {
+  if (shards_per_batch() != 1) {
+    throw InternalError(str_cat(backend_name(), " memory store has ", shards_per_batch(),
+                                " shards per batch: write with a batch and shard number"));
+  }
+  write(next_batch(), 0, nodes, rows);
+}
+
 void MemoryStore::save(torch::serialize::OutputArchive& /*archive*/) const {
   throw InternalError(str_cat(backend_name(), " memory store does not support save"));
 }

@@ -1,6 +1,13 @@
 #include "disttgl/trainer/train/pipeline.hpp"
 
 #include <torch/torch.h>
+#include <zlib.h>
+
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
 
 #include "disttgl/common/error.hpp"
 #include "disttgl/trainer/model/write_back.hpp"
@@ -58,6 +65,15 @@ torch::Tensor table(const std::vector<float>& v, std::int64_t rows, std::int64_t
 }
 }  // namespace
 
+std::uint64_t dataset_fingerprint(const Dataset& d) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  crc = crc32_z(crc, reinterpret_cast<const Bytef*>(d.src.data()), d.src.size() * sizeof(NodeId));
+  crc = crc32_z(crc, reinterpret_cast<const Bytef*>(d.dst.data()), d.dst.size() * sizeof(NodeId));
+  crc = crc32_z(crc, reinterpret_cast<const Bytef*>(d.ts.data()), d.ts.size() * sizeof(Timestamp));
+  return (static_cast<std::uint64_t>(crc) << 32) |
+         (static_cast<std::uint64_t>(d.num_events()) & 0xFFFFFFFFULL);
+}
+
 FeatureTables feature_tables(const Dataset& dataset) {
   FeatureTables t;
   t.edge_features = table(dataset.edge_features, dataset.num_events(), dataset.edge_feature_dim);
@@ -70,8 +86,9 @@ GatherStage::GatherStage(MemoryStore* store, FeatureTables tables, torch::Device
   if (tables_.edge_features.defined()) tables_.edge_features = tables_.edge_features.to(device_);
 }
 
-GatheredBatch GatherStage::run(SampledBatch batch) const {
+GatheredBatch GatherStage::run(SampledBatch batch, std::int64_t logical_batch) const {
   GatheredBatch g;
+  g.logical_batch = logical_batch;
   g.begin = batch.begin;
   g.end = batch.end;
   const std::int64_t n_events = batch.num_events();
@@ -84,7 +101,7 @@ GatheredBatch GatherStage::run(SampledBatch batch) const {
   auto [unique, index] = unique_with_index(to_tensor(all_nodes));
   in.unique_nodes = unique.to(device_);
   in.node_index = index.to(device_);
-  if (store_ != nullptr) in.memory = store_->read(unique).to(device_);
+  if (store_ != nullptr) g.pending_memory = store_->read_async(logical_batch, unique);
   in.blocks.reserve(batch.blocks.size());
   for (const auto& block : batch.blocks) in.blocks.push_back(to_block_tensors(block, device_));
   in.root_times = to_tensor(batch.root_times).to(device_);
@@ -100,10 +117,89 @@ GatheredBatch GatherStage::run(SampledBatch batch) const {
   return g;
 }
 
+void GatherStage::await_memory(GatheredBatch& batch) const {
+  if (store_ == nullptr) return;
+  batch.inputs.memory = batch.pending_memory.get().to(device_);
+}
+
 void write_back(MemoryStore* store, const GatheredBatch& batch, const ModelOutputs& outputs) {
   if (store == nullptr) return;
   const auto w = make_memory_write(batch.inputs, outputs, batch.event_ts, batch.event_eid);
-  store->write(w.nodes, w.rows);
+  store->write(batch.logical_batch, 0, w.nodes, w.rows);
+}
+
+// ---- BatchPrefetcher ----
+
+struct BatchPrefetcher::Impl {
+  std::int64_t count = 0;
+  int depth = 0;
+  Produce produce;
+  std::int64_t taken = 0;  // consumer thread only
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::deque<GatheredBatch> ready;
+  std::exception_ptr error;  // the producer's failure, after the batches before it
+  bool stop = false;
+  std::thread worker;
+
+  void run() {
+    for (std::int64_t i = 0; i < count; ++i) {
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return stop || static_cast<int>(ready.size()) < depth; });
+        if (stop) return;
+      }
+      try {
+        GatheredBatch b = produce(i);
+        std::lock_guard lock(mu);
+        ready.push_back(std::move(b));
+      } catch (...) {
+        std::lock_guard lock(mu);
+        error = std::current_exception();
+        cv.notify_all();
+        return;
+      }
+      cv.notify_all();
+    }
+  }
+};
+
+BatchPrefetcher::BatchPrefetcher(std::int64_t count, int depth, Produce produce)
+    : impl_(std::make_unique<Impl>()) {
+  DISTTGL_CHECK(depth >= 0, "prefetch depth must be >= 0");
+  impl_->count = count;
+  impl_->depth = depth;
+  impl_->produce = std::move(produce);
+  if (depth > 0 && count > 0) impl_->worker = std::thread([this] { impl_->run(); });
+}
+
+BatchPrefetcher::~BatchPrefetcher() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stop = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->worker.joinable()) impl_->worker.join();
+}
+
+GatheredBatch BatchPrefetcher::next() {
+  Impl& m = *impl_;
+  DISTTGL_CHECK(m.taken < m.count, "BatchPrefetcher::next past the last batch");
+  if (m.depth == 0) return m.produce(m.taken++);
+  std::unique_lock lock(m.mu);
+  m.cv.wait(lock, [&] { return !m.ready.empty() || m.error != nullptr; });
+  if (m.ready.empty()) std::rethrow_exception(m.error);
+  GatheredBatch b = std::move(m.ready.front());
+  m.ready.pop_front();
+  ++m.taken;
+  lock.unlock();
+  m.cv.notify_all();
+  return b;
+}
+
+std::int64_t BatchPrefetcher::queued() const {
+  std::lock_guard lock(impl_->mu);
+  return static_cast<std::int64_t>(impl_->ready.size());
 }
 
 }  // namespace disttgl::trainer

@@ -17,7 +17,7 @@
 #include "disttgl/common/error.hpp"
 #include "disttgl/common/interrupt.hpp"
 #include "disttgl/trainer/eval/metrics.hpp"
-#include "disttgl/trainer/memory/local_memory_store.hpp"
+#include "disttgl/trainer/memory/memory_backend.hpp"
 #include "disttgl/trainer/model/loss.hpp"
 #include "disttgl/trainer/sampler/tcsr.hpp"
 #include "disttgl/trainer/train/pipeline.hpp"
@@ -36,10 +36,15 @@ double since(Clock::time_point t0) {
 
 // Seconds spent in each stage of the training loop over one epoch.
 struct StageTimes {
-  double sample = 0, gather = 0, forward = 0, backward = 0, optimizer = 0, write_back = 0;
+  // sample and gather run on the prefetch thread when the pipeline is on (they then overlap
+  // the others); wait is the compute thread blocked on the next prefetched batch, and
+  // memory_read the wait for its memory rows (the daemon's round trip).
+  double sample = 0, gather = 0, wait = 0, memory_read = 0, forward = 0, backward = 0,
+         optimizer = 0, write_back = 0;
   json to_json() const {
-    return {{"sample", sample},     {"gather", gather},       {"forward", forward},
-            {"backward", backward}, {"optimizer", optimizer}, {"write_back", write_back}};
+    return {{"sample", sample},       {"gather", gather},     {"wait", wait},
+            {"memory_read", memory_read}, {"forward", forward}, {"backward", backward},
+            {"optimizer", optimizer}, {"write_back", write_back}};
   }
 };
 
@@ -114,7 +119,7 @@ struct Trainer::State {
   TCSR graph;
   std::unique_ptr<TemporalSampler> sampler;
   NegativeSampler negatives;
-  std::unique_ptr<LocalMemoryStore> store;
+  std::unique_ptr<MemoryStore> store;
   TGNNModel model{nullptr};
   std::unique_ptr<torch::optim::Adam> optimizer;
   std::unique_ptr<SampleStage> sample;
@@ -160,13 +165,21 @@ struct Trainer::State {
       sampler = std::make_unique<TemporalSampler>(graph, so);
     }
     if (!opt.pretrain_static) {
-      LocalMemoryStoreOptions mo;
+      MemoryBackendOptions mo;
+      mo.daemon_address = opt.memory_daemon;
+      mo.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(opt.memory_timeout_s * 1000));
       mo.num_nodes = ds.num_nodes;
       mo.memory_dim = m.memory_dim;
       mo.mail_dim = m.mail_dim();
       mo.mailbox_size = m.mailbox_size;
       mo.device = device;
-      store = std::make_unique<LocalMemoryStore>(mo);
+      mo.job = opt.job;
+      mo.dataset_fingerprint = dataset_fingerprint(ds);
+      store = make_memory_store(mo);
+      if (!opt.memory_daemon.empty()) {
+        spdlog::info("node memory in {} (pipeline depth {})", store->backend_name(),
+                     opt.pipeline_depth);
+      }
     }
     model = TGNNModel(m);
     model->to(device);
@@ -190,6 +203,40 @@ struct Trainer::State {
     return opt.seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(epoch) + 1;
   }
 
+  // The one batch loop of training, evaluation and replay (disttgl.md §3.2): events
+  // [begin, end) in batches of batch_size, each through sample -> gather (prefetched up to
+  // opt.pipeline_depth batches ahead on a background thread) -> memory rows of its logical
+  // batch -> `compute(batch, index)`, which runs the model and writes the memory back.
+  // Memory logical batches continue the store's sequence (reset() starts it at 0).
+  template <typename Compute>
+  void run_batches(std::int64_t begin, std::int64_t end, std::int64_t batches,
+                   std::int64_t num_negatives, std::uint64_t negative_seed, StageTimes& times,
+                   Compute&& compute) {
+    const std::int64_t bs = cfg.optim.batch_size;
+    const std::int64_t first_logical = store ? store->next_batch() : 0;
+    BatchPrefetcher prefetch(batches, opt.pipeline_depth, [&](std::int64_t b) {
+      const std::int64_t lo = begin + b * bs;
+      const std::int64_t hi = std::min(lo + bs, end);
+      auto t = Clock::now();
+      auto sampled = sample->run(lo, hi, num_negatives, negative_seed);
+      times.sample += since(t);
+      t = Clock::now();
+      auto batch = gather->run(std::move(sampled), first_logical + b);
+      times.gather += since(t);
+      return batch;
+    });
+    for (std::int64_t b = 0; b < batches; ++b) {
+      throw_if_stop_requested();  // between batches: nothing half-written
+      auto t = Clock::now();
+      GatheredBatch batch = prefetch.next();
+      times.wait += since(t);
+      t = Clock::now();
+      gather->await_memory(batch);
+      times.memory_read += since(t);
+      compute(batch, b);
+    }
+  }
+
   // One epoch over the training split. Returns the mean loss.
   double train_epoch(std::int64_t epoch, StageTimes& times, double& seconds, std::int64_t& events) {
     model->train();
@@ -200,36 +247,27 @@ struct Trainer::State {
     ProgressLine progress(fmt::format("epoch {}/{} train", epoch, cfg.optim.epochs), batches);
     double loss_sum = 0;
     events = 0;
-    const auto seed = train_negative_seed(epoch);
-    for (std::int64_t b = 0; b < batches; ++b) {
-      throw_if_stop_requested();  // between batches: nothing half-written
-      const std::int64_t begin = b * bs;
-      const std::int64_t end = std::min(begin + bs, ds.num_train());
-      auto t = Clock::now();
-      auto sampled = sample->run(begin, end, cfg.optim.train_negatives, seed);
-      times.sample += since(t);
-      t = Clock::now();
-      auto batch = gather->run(std::move(sampled));
-      times.gather += since(t);
-      t = Clock::now();
-      auto out = model->forward(batch.inputs);
-      auto loss = link_prediction_loss(cfg.optim.loss, out.pos_logits, out.neg_logits);
-      times.forward += since(t);
-      t = Clock::now();
-      optimizer->zero_grad();
-      loss.backward();
-      times.backward += since(t);
-      t = Clock::now();
-      optimizer->step();
-      times.optimizer += since(t);
-      t = Clock::now();
-      write_back(memory(), batch, out);
-      times.write_back += since(t);
-      const double l = loss.item<double>();
-      loss_sum += l;
-      events += end - begin;
-      progress.update(b + 1, events, l);
-    }
+    run_batches(0, ds.num_train(), batches, cfg.optim.train_negatives, train_negative_seed(epoch),
+                times, [&](GatheredBatch& batch, std::int64_t b) {
+                  auto t = Clock::now();
+                  auto out = model->forward(batch.inputs);
+                  auto loss = link_prediction_loss(cfg.optim.loss, out.pos_logits, out.neg_logits);
+                  times.forward += since(t);
+                  t = Clock::now();
+                  optimizer->zero_grad();
+                  loss.backward();
+                  times.backward += since(t);
+                  t = Clock::now();
+                  optimizer->step();
+                  times.optimizer += since(t);
+                  t = Clock::now();
+                  write_back(memory(), batch, out);
+                  times.write_back += since(t);
+                  const double l = loss.item<double>();
+                  loss_sum += l;
+                  events += batch.end - batch.begin;
+                  progress.update(b + 1, events, l);
+                });
     progress.finish();
     seconds = progress.elapsed_seconds();
     return loss_sum / static_cast<double>(batches);
@@ -253,27 +291,25 @@ struct Trainer::State {
     negs_all.reserve(static_cast<std::size_t>((end - begin) * n_neg));
     BatchMeanAp batch_ap;
     std::int64_t events = 0;
-    for (std::int64_t b = 0; b < batches; ++b) {
-      throw_if_stop_requested();  // between batches: nothing half-written
-      const std::int64_t lo = begin + b * bs;
-      const std::int64_t hi = std::min(lo + bs, end);
-      auto batch = gather->run(sample->run(lo, hi, n_neg, cfg.eval.negative_seed));
-      auto out = model->forward(batch.inputs);
-      write_back(memory(), batch, out);
-      auto pos = out.pos_logits.to(torch::kCPU, torch::kFloat64).contiguous();
-      auto neg = out.neg_logits.to(torch::kCPU, torch::kFloat64).contiguous();
-      const auto* p = pos.data_ptr<double>();
-      const auto* q = neg.data_ptr<double>();
-      const std::int64_t n = hi - lo;
-      std::vector<double> bp(p, p + n), bn(static_cast<std::size_t>(n));
-      for (std::int64_t i = 0; i < n; ++i) bn[static_cast<std::size_t>(i)] = q[i * n_neg];
-      batch_ap.add(bp, bn);
-      pos_all.insert(pos_all.end(), bp.begin(), bp.end());
-      neg1_all.insert(neg1_all.end(), bn.begin(), bn.end());
-      negs_all.insert(negs_all.end(), q, q + n * n_neg);
-      events += n;
-      progress.update(b + 1, events, 0.0);
-    }
+    StageTimes times;
+    run_batches(begin, end, batches, n_neg, cfg.eval.negative_seed, times,
+                [&](GatheredBatch& batch, std::int64_t b) {
+                  auto out = model->forward(batch.inputs);
+                  write_back(memory(), batch, out);
+                  auto pos = out.pos_logits.to(torch::kCPU, torch::kFloat64).contiguous();
+                  auto neg = out.neg_logits.to(torch::kCPU, torch::kFloat64).contiguous();
+                  const auto* p = pos.data_ptr<double>();
+                  const auto* q = neg.data_ptr<double>();
+                  const std::int64_t n = batch.end - batch.begin;
+                  std::vector<double> bp(p, p + n), bn(static_cast<std::size_t>(n));
+                  for (std::int64_t i = 0; i < n; ++i) bn[static_cast<std::size_t>(i)] = q[i * n_neg];
+                  batch_ap.add(bp, bn);
+                  pos_all.insert(pos_all.end(), bp.begin(), bp.end());
+                  neg1_all.insert(neg1_all.end(), bn.begin(), bn.end());
+                  negs_all.insert(negs_all.end(), q, q + n * n_neg);
+                  events += n;
+                  progress.update(b + 1, events, 0.0);
+                });
     progress.finish();
     EvalMetrics m;
     m.ap = average_precision(pos_all, neg1_all);
@@ -292,13 +328,12 @@ struct Trainer::State {
     torch::NoGradGuard no_grad;
     model->eval();
     const std::int64_t bs = cfg.optim.batch_size;
-    for (std::int64_t lo = begin; lo < end; lo += bs) {
-      throw_if_stop_requested();
-      const std::int64_t hi = std::min(lo + bs, end);
-      auto batch = gather->run(sample->run(lo, hi, 1, 0));
-      auto out = model->forward(batch.inputs);
-      write_back(memory(), batch, out);
-    }
+    StageTimes times;
+    run_batches(begin, end, (end - begin + bs - 1) / bs, 1, 0, times,
+                [&](GatheredBatch& batch, std::int64_t) {
+                  auto out = model->forward(batch.inputs);
+                  write_back(memory(), batch, out);
+                });
   }
 };
 

@@ -36,11 +36,18 @@ class LocalMemoryStore final : public MemoryStore {
   std::int64_t mailbox_size() const override { return options_.mailbox_size; }
   torch::Device device() const override { return options_.device; }
 
-  MemoryRows read(const torch::Tensor& nodes) override;
-  void write(const torch::Tensor& nodes, const MemoryRows& rows) override;
+  using MemoryStore::read;
+  using MemoryStore::write;
+  std::int64_t next_batch() const override { return next_batch_; }
+  /// Deferred: get() reads, and throws InternalError unless next_batch() == batch then.
+  PendingRows read_async(std::int64_t batch, const torch::Tensor& nodes) override;
+  /// Applies at once (one shard per batch): batch must be next_batch() and shard 0.
+  void write(std::int64_t batch, std::int32_t shard, const torch::Tensor& nodes,
+             const MemoryRows& rows) override;
   void reset() override;
 
-  /// Keys: memory, memory_ts, mail, mail_ts, mail_eid, next_mail_pos (raw ring layout).
+  /// Keys: memory, memory_ts, mail, mail_ts, mail_eid, next_mail_pos (raw ring layout),
+  /// next_batch.
   void save(torch::serialize::OutputArchive& archive) const override;
   /// Throws InputError naming the key when one is missing or has another dtype/shape.
   void load(torch::serialize::InputArchive& archive) override;
@@ -49,6 +56,7 @@ class LocalMemoryStore final : public MemoryStore {
   static bool has_cuda_kernels();
 
  private:
+  MemoryRows read_now(const torch::Tensor& nodes);
   void write_generic(const torch::Tensor& nodes, const MemoryRows& rows);
   void write_cuda(const torch::Tensor& nodes, const MemoryRows& rows);
 
@@ -60,6 +68,7 @@ class LocalMemoryStore final : public MemoryStore {
   torch::Tensor mail_eid_;       // [N, S] i64
   torch::Tensor next_mail_pos_;  // [N] i64: slot the next mail goes to (= oldest slot)
   torch::Tensor winner_;         // [N] i64 scratch of the CUDA path, all zero between writes
+  std::int64_t next_batch_ = 0;
 };
 
 }  // namespace disttgl::trainer

@@ -12,7 +12,16 @@
 //   Mailbox size is 1 for TGN/JODIE and 10 for APAN; larger mailboxes are ring buffers
 //   (TGL's next_mail_pos) and every write appends one mail per node.
 //
-// Thread-safety: a MemoryStore is not thread-safe; one stage owns it at a time.
+// Ordering (disttgl.md §4-§5): reads and writes carry the LOGICAL BATCH number they belong
+// to, counted from 0 after reset(). A read for batch b sees every write of batches < b and
+// none of batch b; the writes of batch b come from its `shards_per_batch()` mini-batch shards
+// (DistTGL's i) and are applied together, once all have arrived, each node at its last
+// occurrence across the shards in shard order. The in-process store has one shard per
+// batch; the daemon store enforces the order across processes. read()/write() without a
+// batch number act at next_batch() (single-process use and tests).
+// Thread-safety: a MemoryStore is not thread-safe, except that read_async() may be called
+// from a prefetch thread while the owning thread computes (it touches no state; the rows
+// are produced by PendingRows::get()).
 // Errors: shape/dtype mismatches and out-of-range node ids are caller bugs and throw
 // disttgl::InternalError; a checkpoint that does not fit the store throws InputError.
 #pragma once
@@ -22,6 +31,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -56,6 +66,20 @@ struct MemoryRows {
                                std::int64_t mail_dim, const torch::Device& device);
 };
 
+/// Rows of an issued read (MemoryStore::read_async) that arrive later.
+class PendingRows {
+ public:
+  PendingRows() = default;
+  explicit PendingRows(std::function<MemoryRows()> produce) : produce_(std::move(produce)) {}
+  bool valid() const { return static_cast<bool>(produce_); }
+  /// Waits for the rows (bounded by the store's timeout) and returns them once; throws what
+  /// the store throws (e.g. MemoryBackendError for a dead daemon).
+  MemoryRows get();
+
+ private:
+  std::function<MemoryRows()> produce_;
+};
+
 /// The memory store interface. All methods may throw disttgl::Error.
 class MemoryStore {
  public:
@@ -72,21 +96,46 @@ class MemoryStore {
   virtual torch::Device device() const = 0;
 
   /// Rows for `nodes` ([n] int64, any device, duplicates allowed), as fresh tensors on
-  /// device() with slots == mailbox_size() in chronological order.
-  virtual MemoryRows read(const torch::Tensor& nodes) = 0;
+  /// device() with slots == mailbox_size() in chronological order. Reads at next_batch():
+  /// read_async(next_batch(), nodes).get().
+  MemoryRows read(const torch::Tensor& nodes);
 
   /// For each distinct node of `nodes` ([m] int64), taking its LAST occurrence i in
   /// `nodes` (see last_occurrence): memory <- rows.memory[i], memory_ts <- rows.memory_ts[i],
   /// and the mail (rows.mail[i, 0], mail_ts[i, 0], mail_eid[i, 0]) is appended to the
   /// node's mailbox, overwriting its oldest slot. `rows` has m rows and slots == 1; it is
-  /// copied, never aliased, and autograd history is ignored.
-  virtual void write(const torch::Tensor& nodes, const MemoryRows& rows) = 0;
+  /// copied, never aliased, and autograd history is ignored. The whole logical batch
+  /// next_batch(): write(next_batch(), 0, nodes, rows) on a store of one shard per batch.
+  void write(const torch::Tensor& nodes, const MemoryRows& rows);
 
-  /// Every node back to the initial state: zero memory and times, empty mailbox.
+  /// Every node back to the initial state: zero memory and times, empty mailbox, and
+  /// next_batch() = 0. For a shared store (the daemon) this is a barrier of every rank of the
+  /// memory group.
   virtual void reset() = 0;
 
+  /// The logical batch whose writes come next (0 after reset; restored by load()).
+  virtual std::int64_t next_batch() const = 0;
+  /// Mini-batch shards whose writes make up one logical batch (DistTGL's i; 1 in-process).
+  virtual std::int32_t shards_per_batch() const { return 1; }
+
+  /// Issues the read of `nodes` ([n] int64, any device) for logical batch `batch` >=
+  /// next_batch() and returns at once; the rows (as read()) are the state after every write
+  /// of batches < `batch`. A remote store sends the request now so that it is answered as
+  /// soon as batch - 1 is written; the in-process store reads when get() is called, which
+  /// must then be after the writes of batch - 1 (InternalError otherwise).
+  virtual PendingRows read_async(std::int64_t batch, const torch::Tensor& nodes) = 0;
+
+  /// The write of shard `shard` of logical batch `batch` (== next_batch()), with the
+  /// last-occurrence semantics of write(nodes, rows). Throws InternalError for a batch or
+  /// shard out of order.
+  virtual void write(std::int64_t batch, std::int32_t shard, const torch::Tensor& nodes,
+                     const MemoryRows& rows) = 0;
+
   /// Checkpoint support. The defaults throw InternalError("<backend> memory store does not
-  /// support save/load"). `load` validates every tensor before changing any state.
+  /// support save/load"). `load` validates every tensor before changing any state. Keys
+  /// (every backend, so a checkpoint moves between them): memory, memory_ts, mail, mail_ts,
+  /// mail_eid, next_mail_pos (raw ring layout) and next_batch ([1] int64; absent in older
+  /// checkpoints, read as 0).
   virtual void save(torch::serialize::OutputArchive& archive) const;
   virtual void load(torch::serialize::InputArchive& archive);
 };

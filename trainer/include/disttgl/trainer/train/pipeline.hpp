@@ -1,17 +1,22 @@
 // The training loop as a pipeline of stages (disttgl.md §3.2), one way only:
 //   SampleStage   events [begin, end) -> roots [src, dst, negatives] + temporal blocks
-//   GatherStage   unique block nodes -> memory rows (MemoryStore::read), feature tables
+//   GatherStage   unique block nodes -> memory read issued (MemoryStore::read_async), features
+//   (await)       the memory rows of the batch's logical batch number arrive
 //   (compute)     TGNNModel::forward, loss, backward, optimizer step   (in trainer.cpp)
 //   WriteBack     make_memory_write -> MemoryStore::write for the positive endpoints
-// Each stage takes the previous stage's output by value and knows nothing of later stages, so
-// stages can later overlap (prefetch the next batch's sample while this batch computes) and
-// the memory-daemon client can stand in for the in-process store.
+// Each stage takes the previous stage's output by value and knows nothing of later stages.
+// BatchPrefetcher runs sample + gather up to `depth` batches ahead on a background thread
+// while the caller computes; a batch's memory read is issued there and answered once the
+// previous logical batch is written (by the daemon, or at await time in-process), so the
+// rows of batch b+1 always include batch b's write-back.
 // Thread-safety: a stage object is used from one thread at a time.
 #pragma once
 
 #include <torch/types.h>
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <vector>
 
 #include "disttgl/trainer/data/dataset.hpp"
@@ -56,8 +61,11 @@ class SampleStage {
 };
 
 /// Output of the gather stage: everything the model's forward reads, plus the events.
+/// `inputs.memory` is filled by GatherStage::await_memory from `pending_memory`.
 struct GatheredBatch {
   ModelInputs inputs;
+  std::int64_t logical_batch = 0;  ///< memory sequence number of this batch
+  PendingRows pending_memory;      ///< issued read of the unique nodes' memory
   torch::Tensor event_ts;   ///< [B] float64
   torch::Tensor event_eid;  ///< [B] int64
   std::int64_t begin = 0;
@@ -76,9 +84,14 @@ class GatherStage {
   /// `store` may be null when the model reads no memory (static pre-training).
   GatherStage(MemoryStore* store, FeatureTables tables, torch::Device device);
 
-  /// Deduplicates the outermost block's nodes (or the roots), reads their memory rows and
-  /// slices the per-node feature tables.
-  GatheredBatch run(SampledBatch batch) const;
+  /// Deduplicates the outermost block's nodes (or the roots), issues the read of their
+  /// memory rows for `logical_batch` and slices the per-node feature tables. Safe on a
+  /// prefetch thread.
+  GatheredBatch run(SampledBatch batch, std::int64_t logical_batch) const;
+
+  /// Waits for the batch's memory rows and places them in inputs.memory (no-op without a
+  /// store). Call on the thread that writes the memory, after the previous batch's write.
+  void await_memory(GatheredBatch& batch) const;
 
  private:
   MemoryStore* store_;
@@ -87,8 +100,36 @@ class GatherStage {
 };
 
 /// Write-back stage: memory and new mails for the batch's positive endpoints, each node at
-/// its last occurrence (make_memory_write + MemoryStore::write). No-op without a store.
+/// its last occurrence (make_memory_write + MemoryStore::write of batch.logical_batch). No-op
+/// without a store.
 void write_back(MemoryStore* store, const GatheredBatch& batch, const ModelOutputs& outputs);
+
+/// Produces batches 0..count-1 in order, up to `depth` ahead of the consumer on a background
+/// thread (depth 0: on the caller's thread inside next(), today's sequential loop).
+/// Thread-safety: next() from one consumer thread; `produce` runs on the prefetch thread.
+class BatchPrefetcher {
+ public:
+  using Produce = std::function<GatheredBatch(std::int64_t index)>;
+  BatchPrefetcher(std::int64_t count, int depth, Produce produce);
+  /// Stops the prefetch thread (after its current batch) and joins it.
+  ~BatchPrefetcher();
+  BatchPrefetcher(const BatchPrefetcher&) = delete;
+  BatchPrefetcher& operator=(const BatchPrefetcher&) = delete;
+
+  /// The next batch; rethrows an exception of `produce` at the batch where it happened.
+  GatheredBatch next();
+  /// Batches produced but not yet taken (the pipeline's queue depth).
+  std::int64_t queued() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Identity of a dataset's event stream for the memory daemon's HELLO: CRC-32 (zlib) of
+/// src, dst and ts in the high 32 bits, the event count's low 32 bits below, so a trainer of
+/// another dataset (or another import of it) is refused by a daemon already in use.
+std::uint64_t dataset_fingerprint(const Dataset& dataset);
 
 /// The dataset's feature tables as tensors (no copy of the vectors' storage is kept alive
 /// beyond the dataset: the tensors are clones).

@@ -37,6 +37,13 @@ struct RunOptions {
   bool resume = false;             ///< continue the run in output_dir from last.pt
   /// Stop each training epoch after this many batches (0 = all); for quick experiments.
   std::int64_t max_train_batches = 0;
+  /// Node memory in a `disttgl-memory-daemon` at this address ("HOST:PORT" or "unix:PATH");
+  /// empty keeps it in-process.
+  std::string memory_daemon;
+  double memory_timeout_s = 60.0;  ///< every daemon call, seconds
+  std::string job = "disttgl";     ///< job name in the daemon's HELLO
+  /// Batches sampled and gathered ahead on a background thread (0: sequential).
+  int pipeline_depth = 1;
 };
 
 struct EvalMetrics {

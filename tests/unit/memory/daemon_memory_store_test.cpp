@@ -1,0 +1,200 @@
+// DaemonMemoryStore: the MemoryStore conformance suite against a real disttgl-memory-daemon
+// process (TCP and Unix socket), checkpoints moving between the daemon and the in-process
+// store, and the errors a trainer sees for a refused handshake or a dead daemon.
+#include "disttgl/trainer/memory/daemon_memory_store.hpp"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "../../support/daemon_process.hpp"
+#include "disttgl/common/error.hpp"
+#include "disttgl/trainer/memory/local_memory_store.hpp"
+#include "disttgl/trainer/memory/memory_backend.hpp"
+#include "memory_store_conformance.hpp"
+
+namespace disttgl::trainer::testing {
+namespace {
+
+using disttgl::testing::DaemonProcess;
+using namespace std::chrono_literals;
+
+// A store that owns the daemon process behind it (one daemon per store, as one memory
+// group per daemon).
+class OwningDaemonStore {
+ public:
+  static std::unique_ptr<MemoryStore> make(bool unix_socket, std::int64_t n, std::int64_t d,
+                                           std::int64_t slots) {
+    auto daemon = std::make_shared<DaemonProcess>();
+    DaemonMemoryStoreOptions o;
+    o.address = unix_socket ? daemon->unix_address() : daemon->tcp_address();
+    o.timeout = 10s;
+    o.num_nodes = n;
+    o.memory_dim = d;
+    o.mail_dim = 2 * d;
+    o.mailbox_size = slots;
+    daemons().push_back(daemon);  // lives until the test binary exits
+    return std::make_unique<DaemonMemoryStore>(o);
+  }
+  static std::vector<std::shared_ptr<DaemonProcess>>& daemons() {
+    static std::vector<std::shared_ptr<DaemonProcess>> all;
+    return all;
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(
+    Daemon, MemoryStoreConformance,
+    ::testing::Values(StoreFactory{"tcp",
+                                   [](std::int64_t n, std::int64_t d, std::int64_t s) {
+                                     return OwningDaemonStore::make(false, n, d, s);
+                                   }},
+                      StoreFactory{"unix",
+                                   [](std::int64_t n, std::int64_t d, std::int64_t s) {
+                                     return OwningDaemonStore::make(true, n, d, s);
+                                   }}),
+    [](const ::testing::TestParamInfo<StoreFactory>& param_info) { return param_info.param.name; });
+
+MemoryBackendOptions options_for(const DaemonProcess& daemon, std::int64_t n = 8,
+                                 std::int64_t d = 3) {
+  MemoryBackendOptions o;
+  o.daemon_address = daemon.tcp_address();
+  o.timeout = 5s;
+  o.num_nodes = n;
+  o.memory_dim = d;
+  o.mail_dim = 2 * d;
+  o.mailbox_size = 2;
+  o.dataset_fingerprint = 42;
+  return o;
+}
+
+std::string save_bytes(const MemoryStore& store) {
+  torch::serialize::OutputArchive out;
+  store.save(out);
+  std::ostringstream bytes;
+  out.save_to(bytes);
+  return bytes.str();
+}
+
+void load_bytes(MemoryStore& store, const std::string& bytes) {
+  std::istringstream in_bytes(bytes);
+  torch::serialize::InputArchive in;
+  in.load_from(in_bytes);
+  store.load(in);
+}
+
+TEST(DaemonMemoryStore, CheckpointsMoveBetweenTheDaemonAndTheLocalStore) {
+  DaemonProcess daemon;
+  auto remote = make_memory_store(options_for(daemon));
+  remote->write(i64({4, 1, 4}), encoded_rows(3, 3, 6, 0.5));
+  remote->write(i64({2, 4, 7}), encoded_rows(3, 3, 6, 9.0));
+  auto local_options = options_for(daemon);
+  local_options.daemon_address.clear();
+  auto local = make_memory_store(local_options);
+  load_bytes(*local, save_bytes(*remote));
+  const torch::Tensor all = torch::arange(8, torch::kLong);
+  const MemoryRows a = remote->read(all);
+  const MemoryRows b = local->read(all);
+  EXPECT_TRUE(torch::equal(a.memory, b.memory));
+  EXPECT_TRUE(torch::equal(a.mail, b.mail));
+  EXPECT_TRUE(torch::equal(a.mail_eid, b.mail_eid));
+  EXPECT_EQ(local->next_batch(), 2);
+  // And back: the local store's checkpoint restores the daemon after a reset.
+  local->write(2, 0, i64({3}), encoded_rows(1, 3, 6, 4.0));
+  remote->reset();
+  load_bytes(*remote, save_bytes(*local));
+  EXPECT_EQ(remote->next_batch(), 3);
+  EXPECT_TRUE(torch::equal(remote->read(all).mail, local->read(all).mail));
+}
+
+TEST(DaemonMemoryStore, AHandshakeWithOtherDimensionsIsAConfigErrorNamingTheField) {
+  DaemonProcess daemon;
+  auto first = make_memory_store(options_for(daemon, 8, 3));
+  try {
+    make_memory_store(options_for(daemon, 8, 4));
+    FAIL() << "a trainer with memory_dim 4 was accepted by a daemon holding 3";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("memory_dim"), std::string::npos) << e.what();
+  }
+  auto other_data = options_for(daemon, 8, 3);
+  other_data.dataset_fingerprint = 43;
+  try {
+    make_memory_store(other_data);
+    FAIL() << "a trainer of another dataset was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("fingerprint"), std::string::npos) << e.what();
+  }
+}
+
+TEST(DaemonMemoryStore, AnUnreachableDaemonFailsWithinTheTimeoutNamingTheAddress) {
+  std::string address;
+  {
+    DaemonProcess daemon;  // a port that was just free and is closed again
+    address = daemon.tcp_address();
+  }
+  MemoryBackendOptions o;
+  o.daemon_address = address;
+  o.timeout = 2s;
+  o.num_nodes = 4;
+  o.memory_dim = 2;
+  o.mail_dim = 4;
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    make_memory_store(o);
+    FAIL() << "connected to a closed port";
+  } catch (const MemoryBackendError& e) {
+    EXPECT_NE(std::string(e.what()).find("memory daemon " + address), std::string::npos)
+        << e.what();
+    EXPECT_EQ(e.exit_code(), kExitIo);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  o.daemon_address = "no-port-here";
+  EXPECT_THROW(make_memory_store(o), ConfigError);
+}
+
+TEST(DaemonMemoryStore, ADaemonKilledMidUseFailsTheNextCallWithinTheTimeout) {
+  auto daemon = std::make_unique<DaemonProcess>();
+  auto o = options_for(*daemon);
+  o.timeout = 3s;
+  auto store = make_memory_store(o);
+  store->write(i64({1}), encoded_rows(1, 3, 6));
+  // A read parked at the daemon (batch 2 waits for batch 1's write) when the daemon dies.
+  PendingRows parked = store->read_async(2, i64({1}));
+  daemon->stop(SIGKILL);
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    parked.get();
+    FAIL() << "a read from a killed daemon returned rows";
+  } catch (const MemoryBackendError& e) {
+    EXPECT_NE(std::string(e.what()).find("memory daemon 127.0.0.1:"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(store->write(1, 0, i64({1}), encoded_rows(1, 3, 6)), MemoryBackendError);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s);
+}
+
+TEST(DaemonMemoryStore, ADaemonThatStopsAnsweringFailsWithinTheTimeout) {
+  DaemonProcess daemon;
+  auto o = options_for(daemon);
+  o.timeout = 1s;
+  auto store = make_memory_store(o);
+  ::kill(daemon.pid(), SIGSTOP);  // alive, connected, silent
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    store->read(i64({1}));
+    FAIL() << "a read from a stopped daemon returned";
+  } catch (const MemoryBackendError& e) {
+    EXPECT_NE(std::string(e.what()).find("no reply to READ for batch 0 within 1 s"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  ::kill(daemon.pid(), SIGCONT);
+}
+
+}  // namespace
+}  // namespace disttgl::trainer::testing

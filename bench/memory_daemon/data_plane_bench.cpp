@@ -4,7 +4,7 @@
 //
 // Workload: the unique nodes of one real TGN batch of Wikipedia (batch 600 events in the
 // middle of the training split, roots [src, dst, one negative], 10 most recent temporal
-// neighbours: about 3,800 of 9,227 nodes), memory 100 and mail 200 floats, mailbox 1.
+// neighbours: 1,671 of 9,227 nodes), memory 100 and mail 200 floats, mailbox 1.
 // READ moves memory + mailbox rows of those nodes (what a trainer reads per batch); WRITE
 // moves 1,200 rows (the batch's positive endpoints, what write-back sends). Each row of the
 // table is the median of --repeats timed calls after warm-up, in rows/s and GB/s of row
@@ -137,15 +137,24 @@ int main(int argc, char** argv) {
   measure_store(local, "in-process LocalMemoryStore", read_nodes, write_nodes, repeats, results);
 
   disttgl::testing::DaemonProcess daemon;
-  for (const auto& [label, address] :
-       {std::pair<std::string, std::string>{"daemon, TCP loopback", daemon.tcp_address()},
-        {"daemon, Unix socket", daemon.unix_address()}}) {
+  struct Transport {
+    std::string label, address;
+    bool shm;
+  };
+  for (const Transport& t : {Transport{"daemon, TCP loopback", daemon.tcp_address(), false},
+                             Transport{"daemon, Unix socket", daemon.unix_address(), false},
+                             Transport{"daemon, shared memory", daemon.unix_address(), true}}) {
+    const std::string& label = t.label;
     DaemonMemoryStoreOptions o;
-    o.address = address;
+    o.address = t.address;
+    o.shared_memory = t.shm;
     o.num_nodes = ds.num_nodes;
     o.memory_dim = kMemoryDim;
     o.mail_dim = kMailDim;
     DaemonMemoryStore store(o);
+    if (t.shm && store.transport() != "shared memory") {
+      throw std::runtime_error("no shared memory: " + store.transport());
+    }
     store.reset();
     measure_store(store, label, read_nodes, write_nodes, repeats, results);
   }

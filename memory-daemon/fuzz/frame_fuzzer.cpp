@@ -100,7 +100,8 @@ void run(Target target, std::span<const std::byte> p) {
     case kRead: {
       const md::ReadRequest r = md::decode_read(p);
       if (r.nodes.size() <= 64 && state().first_out_of_range(r.nodes) < 0) {
-        std::vector<std::byte> reply = md::make_read_ok(static_cast<std::int64_t>(r.nodes.size()), kDims);
+        std::vector<std::byte> reply =
+            md::make_read_ok(static_cast<std::int64_t>(r.nodes.size()), kDims);
         state().read(r.nodes, md::read_ok_rows(reply, kDims));
       }
       break;
@@ -139,7 +140,8 @@ void write_seed(const std::string& dir, const std::string& name, Target target,
   std::ofstream out(dir + "/" + name, std::ios::binary);
   const auto t = static_cast<char>(target);
   out.write(&t, 1);
-  out.write(reinterpret_cast<const char*>(payload.data()), static_cast<std::streamsize>(payload.size()));
+  out.write(reinterpret_cast<const char*>(payload.data()),
+            static_cast<std::streamsize>(payload.size()));
 }
 
 int write_seeds(const std::string& dir) {

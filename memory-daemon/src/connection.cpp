@@ -1,8 +1,11 @@
 #include "connection.hpp"
 
+#include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 namespace disttgl::memory_daemon {
@@ -11,7 +14,7 @@ namespace {
 
 // The payload buffer grows as bytes arrive (doubling from this size), so a header that
 // announces a large payload and then stalls does not make the daemon allocate all of it.
-constexpr std::uint64_t kFirstChunkBytes = 64 * 1024;
+constexpr std::uint64_t kFirstChunkBytes = std::uint64_t{64} * 1024;
 
 }  // namespace
 
@@ -36,8 +39,8 @@ void ReplyTo::error(ErrorCode code, const std::string& message) const {
   const auto c = conn.lock();
   if (!c || c->closed()) return;
   if (counters != nullptr) counters->record(request, false);
-  spdlog::warn("{}: {} request {} refused ({}): {}", c->describe(), type_name(request),
-               request_id, error_code_name(code), message);
+  spdlog::warn("{}: {} request {} refused ({}): {}", c->describe(), type_name(request), request_id,
+               error_code_name(code), message);
   c->send(MsgType::kError, request_id, encode_error(ErrorReply{code, message}));
 }
 
@@ -163,16 +166,15 @@ void Connection::arm_frame_timer() {
   in_frame_ = true;
   const std::uint64_t serial = ++frame_serial_;
   frame_timer_.expires_after(frame_timeout_);
-  frame_timer_.async_wait(
-      [weak = weak_from_this(), serial](const boost::system::error_code& ec) {
-        const auto self = weak.lock();
-        if (ec || !self || self->closed_ || !self->in_frame_ || self->frame_serial_ != serial) {
-          return;
-        }
-        const double seconds = std::chrono::duration<double>(self->frame_timeout_).count();
-        self->close("a frame started " + std::to_string(seconds) +
-                    " s ago has not finished (partial-frame timeout)");
-      });
+  frame_timer_.async_wait([weak = weak_from_this(), serial](const boost::system::error_code& ec) {
+    const auto self = weak.lock();
+    if (ec || !self || self->closed_ || !self->in_frame_ || self->frame_serial_ != serial) {
+      return;
+    }
+    const double seconds = std::chrono::duration<double>(self->frame_timeout_).count();
+    self->close("a frame started " + std::to_string(seconds) +
+                " s ago has not finished (partial-frame timeout)");
+  });
 }
 
 void Connection::send(MsgType type, std::uint64_t request_id, std::vector<std::byte> payload) {
@@ -188,6 +190,55 @@ void Connection::send(MsgType type, std::uint64_t request_id, std::vector<std::b
   if (!writing_) write_next();
 }
 
+void Connection::send_with_fd(MsgType type, std::uint64_t request_id,
+                              const std::vector<std::byte>& payload, int fd) {
+  if (closed_) return;
+  if (writing_ || !queue_.empty()) {
+    throw ProtocolError(ErrorCode::kMalformed,
+                        "ATTACH_SHM must be answered before any other reply on its connection");
+  }
+  std::vector<std::byte> frame(kHeaderBytes + payload.size());
+  FrameHeader h;
+  h.type = type;
+  h.request_id = request_id;
+  h.payload_bytes = payload.size();
+  encode_header(h, frame.data());
+  if (!payload.empty()) std::memcpy(frame.data() + kHeaderBytes, payload.data(), payload.size());
+  const int sock = socket_.native_handle();
+  std::size_t done = 0;
+  bool fd_sent = false;
+  // A frame of a few dozen bytes into an idle socket: this does not block in practice; the
+  // poll bounds it anyway.
+  while (done < frame.size()) {
+    iovec iov{frame.data() + done, frame.size() - done};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    if (!fd_sent) {
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof(control);
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int));
+      std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
+    const ssize_t n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      pollfd p{sock, POLLOUT, 0};
+      if (::poll(&p, 1, 1000) == 1) continue;
+    }
+    if (n <= 0) {
+      close(std::string("ATTACH_SHM_OK could not be sent (") + std::strerror(errno) + ")");
+      return;
+    }
+    fd_sent = true;
+    done += static_cast<std::size_t>(n);
+  }
+  counters_.bytes_out += frame.size();
+}
+
 void Connection::write_next() {
   writing_ = true;
   // deque::push_back keeps references to existing elements valid, so the front frame's
@@ -195,17 +246,17 @@ void Connection::write_next() {
   const OutFrame& frame = queue_.front();
   const std::array<asio::const_buffer, 2> buffers{asio::buffer(frame.header),
                                                   asio::buffer(frame.payload)};
-  asio::async_write(socket_, buffers,
-                    [self = shared_from_this()](const boost::system::error_code& ec,
-                                                std::size_t n) {
-                      self->writing_ = false;
-                      if (self->closed_) return;
-                      if (ec) return self->close("send failed (" + ec.message() + ")");
-                      self->counters_.bytes_out += n;
-                      self->queue_.pop_front();
-                      if (!self->queue_.empty()) return self->write_next();
-                      if (self->closing_) self->close(self->closing_reason_);
-                    });
+  asio::async_write(
+      socket_, buffers,
+      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+        self->writing_ = false;
+        if (self->closed_) return;
+        if (ec) return self->close("send failed (" + ec.message() + ")");
+        self->counters_.bytes_out += n;
+        self->queue_.pop_front();
+        if (!self->queue_.empty()) return self->write_next();
+        if (self->closing_) self->close(self->closing_reason_);
+      });
 }
 
 void Connection::stop_reading() {
@@ -230,12 +281,14 @@ void Connection::close(const std::string& reason) {
   closed_ = true;
   reading_ = false;
   frame_timer_.cancel();
+  // Keep this object alive through the owner's bookkeeping, which may drop its reference.
+  // The owner logs before the socket closes, so a client that sees the close finds the
+  // reason already in the log.
+  const auto self = shared_from_this();
+  owner_.on_closed(*this, reason);
   boost::system::error_code ignored;
   socket_.shutdown(asio::socket_base::shutdown_both, ignored);
   socket_.close(ignored);
-  // Keep this object alive through the owner's bookkeeping, which may drop its reference.
-  const auto self = shared_from_this();
-  owner_.on_closed(*this, reason);
 }
 
 }  // namespace disttgl::memory_daemon

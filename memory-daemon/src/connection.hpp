@@ -9,10 +9,12 @@
 // the connection: the byte stream can no longer be trusted to be framed.
 #pragma once
 
+// clang-format off
 #include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange unincluded
+#include <boost/asio.hpp>
+// clang-format on
 
 #include <array>
-#include <boost/asio.hpp>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -22,6 +24,7 @@
 #include <vector>
 
 #include "disttgl/memory_daemon/protocol.hpp"
+#include "shared_segment.hpp"
 
 namespace disttgl::memory_daemon {
 
@@ -86,6 +89,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void start();
   /// Queues one frame for sending; frames leave in the order queued. No-op once closed.
   void send(MsgType type, std::uint64_t request_id, std::vector<std::byte> payload);
+  /// Sends one frame now with `fd` attached (SCM_RIGHTS), for ATTACH_SHM_OK. Only while no
+  /// other frame is queued (the client waits for this reply before anything else); throws
+  /// ProtocolError(kMalformed) otherwise and closes the connection if the send fails.
+  void send_with_fd(MsgType type, std::uint64_t request_id, const std::vector<std::byte>& payload,
+                    int fd);
+  bool is_unix() const { return peer_.rfind("unix", 0) == 0; }
   /// Stops reading; sends what is queued, then closes (closes now if nothing is queued).
   void close_after_flush(const std::string& reason);
   /// Closes now; queued replies are dropped. Idempotent.
@@ -102,6 +111,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Session state, set by the server's HELLO handling.
   bool hello_done = false;
   std::int32_t rank = -1;
+  std::shared_ptr<SharedSegment> shm;  ///< after ATTACH_SHM
 
  private:
   void read_header();

@@ -2,13 +2,15 @@
 // (docs/memory-daemon-protocol.md). Exit codes: 0 clean stop (SIGTERM, SIGINT, SHUTDOWN),
 // 2 bad flags or a --restore snapshot that does not fit, 74 I/O (cannot bind, cannot read or
 // write a file), 70 internal error.
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
 #include <memory>
 #include <new>
-#include <stdexcept>
 #include <sstream>
+#include <stdexcept>
 
 #include "disttgl/common/error.hpp"
 #include "disttgl/common/log.hpp"
@@ -38,7 +40,7 @@ Layout parse_layout(const std::string& text) {
     if (key == "j") field = &layout.j;
     if (key == "k") field = &layout.k;
     if (eq == std::string::npos || field == nullptr) {
-      throw ConfigError("--layout: '" + item + "' is not i=N, j=N or k=N (in '" + text + "')");
+      throw ConfigError(fmt::format("--layout: '{}' is not i=N, j=N or k=N (in '{}')", item, text));
     }
     const std::string value = item.substr(eq + 1);
     std::size_t used = 0;
@@ -49,7 +51,8 @@ Layout parse_layout(const std::string& text) {
       used = 0;
     }
     if (used != value.size() || value.empty() || parsed < 1 || parsed > (1 << 20)) {
-      throw ConfigError("--layout: " + key + " must be a whole number >= 1, got '" + value + "'");
+      throw ConfigError(
+          fmt::format("--layout: {} must be a whole number >= 1, got '{}'", key, value));
     }
     *field = static_cast<std::int32_t>(parsed);
   }
@@ -123,8 +126,9 @@ int main(int argc, char** argv) {
   app.add_option("--unix", f.unix_path,
                  "Unix-domain socket path (a stale socket file is replaced, removed at exit); "
                  "at least one of --listen and --unix is required");
-  app.add_option("--nodes", f.nodes, "N: node count (fixes the dimensions; else the first "
-                                     "trainer HELLO does)")
+  app.add_option("--nodes", f.nodes,
+                 "N: node count (fixes the dimensions; else the first "
+                 "trainer HELLO does)")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
   app.add_option("--memory-dim", f.memory_dim, "d_mem: f32 values of node memory per node")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 24));
@@ -137,8 +141,9 @@ int main(int argc, char** argv) {
                  "memory groups (default: from the first HELLO)");
   app.add_option("--memory-group", f.memory_group, "memory group G in [0, k) this daemon serves")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--job", f.job, "job name trainers must send in HELLO (default: the first "
-                                 "HELLO's)");
+  app.add_option("--job", f.job,
+                 "job name trainers must send in HELLO (default: the first "
+                 "HELLO's)");
   app.add_option("--wait-timeout", f.wait_timeout,
                  "seconds a READ waits for its batch, a RESET for the other ranks, and a "
                  "started frame for its last byte")
@@ -150,8 +155,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{1} << 40));
   app.add_option("--snapshot-on-exit", f.snapshot_on_exit,
                  "write a snapshot here (atomically) at a clean stop");
-  app.add_option("--restore", f.restore, "start from this snapshot file (its dimensions and "
-                                         "next_batch)");
+  app.add_option("--restore", f.restore,
+                 "start from this snapshot file (its dimensions and "
+                 "next_batch)");
   app.add_option("--port-file", f.port_file, "write the bound TCP port here (atomically)");
   app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
@@ -170,8 +176,9 @@ int main(int argc, char** argv) {
     } catch (const std::invalid_argument& e) {  // dimensions too large to address
       throw ConfigError(std::string("--nodes/--memory-dim/--mail-dim/--mailbox-size: ") + e.what());
     } catch (const std::bad_alloc&) {
-      throw ConfigError("--nodes/--memory-dim/--mail-dim/--mailbox-size: the state does not fit "
-                        "in memory");
+      throw ConfigError(
+          "--nodes/--memory-dim/--mail-dim/--mailbox-size: the state does not fit "
+          "in memory");
     }
     return server->run();
   } catch (const disttgl::Error& e) {

@@ -100,9 +100,10 @@ HelloOk MemoryGroup::hello(const Hello& h) {
     if (zeros != 0 && zeros != 4) {
       for (const auto& [name, value] : sent) {
         if (value == 0) {
-          mismatch(fmt::format("{}: the daemon has no dimensions yet, so the first trainer HELLO "
-                               "must give all four; trainer sent 0",
-                               name));
+          mismatch(
+              fmt::format("{}: the daemon has no dimensions yet, so the first trainer HELLO "
+                          "must give all four; trainer sent 0",
+                          name));
         }
       }
     }
@@ -110,10 +111,10 @@ HelloOk MemoryGroup::hello(const Hello& h) {
       try {
         fresh.emplace(h.dims);
       } catch (const std::exception& e) {
-        mismatch(fmt::format("dimensions num_nodes {}, memory_dim {}, mail_dim {}, mailbox_size "
-                             "{}: cannot allocate the state ({})",
-                             h.dims.num_nodes, h.dims.memory_dim, h.dims.mail_dim,
-                             h.dims.mailbox_size, e.what()));
+        mismatch(fmt::format(
+            "dimensions num_nodes {}, memory_dim {}, mail_dim {}, mailbox_size "
+            "{}: cannot allocate the state ({})",
+            h.dims.num_nodes, h.dims.memory_dim, h.dims.mail_dim, h.dims.mailbox_size, e.what()));
       }
     }
   }
@@ -123,10 +124,11 @@ HelloOk MemoryGroup::hello(const Hello& h) {
   if (!fingerprint_ && h.dataset_fingerprint != 0) fingerprint_ = h.dataset_fingerprint;
   if (fresh) {
     state_ = std::move(fresh);
-    spdlog::info("dimensions fixed by the first trainer HELLO: num_nodes {}, memory_dim {}, "
-                 "mail_dim {}, mailbox_size {} ({} bytes of state)",
-                 h.dims.num_nodes, h.dims.memory_dim, h.dims.mail_dim, h.dims.mailbox_size,
-                 state_->state_bytes());
+    spdlog::info(
+        "dimensions fixed by the first trainer HELLO: num_nodes {}, memory_dim {}, "
+        "mail_dim {}, mailbox_size {} ({} bytes of state)",
+        h.dims.num_nodes, h.dims.memory_dim, h.dims.mail_dim, h.dims.mailbox_size,
+        state_->state_bytes());
   }
   HelloOk ok;
   if (state_) ok.dims = state_->dims();
@@ -145,9 +147,19 @@ const Dimensions& MemoryGroup::dims_or_throw(MsgType request) const {
   return state_->dims();
 }
 
-void MemoryGroup::read(const ReplyTo& to, std::vector<std::byte> payload) {
+void MemoryGroup::read(const ReplyTo& to, std::vector<std::byte> payload, std::size_t offset,
+                       std::optional<ShmTarget> target) {
   const Dimensions& d = dims_or_throw(MsgType::kRead);
-  const ReadRequest req = decode_read(payload);
+  const ReadRequest req = decode_read(std::span<const std::byte>(payload).subspan(offset));
+  if (target) {
+    const std::uint64_t need = 16 + rows_bytes(static_cast<std::int64_t>(req.nodes.size()),
+                                               d.mailbox_size, d.memory_dim, d.mail_dim);
+    if (need > target->segment->slot_bytes()) {
+      refuse(ErrorCode::kBadRowSize,
+             fmt::format("READ_SHM of {} nodes needs {} bytes, the slot holds {} (use READ)",
+                         req.nodes.size(), need, target->segment->slot_bytes()));
+    }
+  }
   if (const std::int64_t bad = state_->first_out_of_range(req.nodes); bad >= 0) {
     refuse(ErrorCode::kNodeOutOfRange,
            fmt::format("READ node id {} at position {} is outside [0, {})",
@@ -165,7 +177,7 @@ void MemoryGroup::read(const ReplyTo& to, std::vector<std::byte> payload) {
            fmt::format("READ for batch {} arrived after batch {} was written (next_batch is {})",
                        req.batch, next_batch_ - 1, next_batch_));
   }
-  if (req.batch == next_batch_) return answer_read(to, req.nodes);
+  if (req.batch == next_batch_) return answer_read(to, req.nodes, target);
   // Its batch's turn has not come: park it until the writes of every earlier batch are in.
   const std::uint64_t key = next_key_++;
   Waiter& w = reads_[key];
@@ -173,12 +185,23 @@ void MemoryGroup::read(const ReplyTo& to, std::vector<std::byte> payload) {
   w.batch = req.batch;
   w.nodes = req.nodes;  // points into the payload's heap buffer, which the move keeps
   w.payload = std::move(payload);
+  w.target = std::move(target);
   w.timer = start_timer(key, true);
 }
 
-void MemoryGroup::answer_read(const ReplyTo& to, std::span<const std::int64_t> nodes) {
+void MemoryGroup::answer_read(const ReplyTo& to, std::span<const std::int64_t> nodes,
+                              const std::optional<ShmTarget>& target) {
   if (!to.alive()) return;
   const Dimensions& d = state_->dims();
+  if (target) {
+    // The rows go straight from the state into the client's slot (one copy); the reply
+    // only says how many bytes are there. The size was checked when the READ arrived.
+    std::uint64_t bytes = 0;
+    const MutableRows rows = place_read_ok(target->segment->read_slot(target->slot),
+                                           static_cast<std::int64_t>(nodes.size()), d, bytes);
+    state_->read(nodes, rows);
+    return to.ok(MsgType::kReadShmOk, encode_i64(static_cast<std::int64_t>(bytes)));
+  }
   std::vector<std::byte> reply = make_read_ok(static_cast<std::int64_t>(nodes.size()), d);
   state_->read(nodes, read_ok_rows(reply, d));
   to.ok(MsgType::kReadOk, std::move(reply));
@@ -194,9 +217,8 @@ std::int64_t MemoryGroup::write(std::vector<std::byte> payload) {
                        req.shard, next_batch_));
   }
   if (req.shard < 0 || req.shard >= layout.i) {
-    refuse(ErrorCode::kBatchOrder,
-           fmt::format("WRITE shard {} is outside [0, {}) for layout {}", req.shard, layout.i,
-                       layout_text(layout)));
+    refuse(ErrorCode::kBatchOrder, fmt::format("WRITE shard {} is outside [0, {}) for layout {}",
+                                               req.shard, layout.i, layout_text(layout)));
   }
   shards_.resize(static_cast<std::size_t>(layout.i));
   auto& slot = shards_[static_cast<std::size_t>(req.shard)];
@@ -278,7 +300,7 @@ void MemoryGroup::answer_ready_reads() {
     Waiter w = std::move(it->second);
     it = reads_.erase(it);
     w.timer.reset();  // cancels its wait; the handler finds no entry
-    answer_read(w.to, w.nodes);
+    answer_read(w.to, w.nodes, w.target);
   }
 }
 
@@ -341,7 +363,9 @@ std::string MemoryGroup::shards_text() const {
   return fmt::format("[{}] of {}", fmt::join(got, ", "), i);
 }
 
-std::string MemoryGroup::timeout_text() const { return fmt::format("{:g}", options_.wait_timeout_s); }
+std::string MemoryGroup::timeout_text() const {
+  return fmt::format("{:g}", options_.wait_timeout_s);
+}
 
 void MemoryGroup::on_read_timeout(std::uint64_t key) {
   const auto it = reads_.find(key);
@@ -366,11 +390,11 @@ void MemoryGroup::on_reset_timeout(std::uint64_t key) {
   for (std::int32_t r = 0; r < world(); ++r) {
     if (asked.count(r) == 0) missing.push_back(r);
   }
-  w.to.error(ErrorCode::kTimeout,
-             fmt::format("RESET waited {} s for every rank of memory group {}; ranks that have "
-                         "not asked: {}",
-                         timeout_text(), options_.memory_group.value_or(0),
-                         fmt::join(missing, ", ")));
+  w.to.error(
+      ErrorCode::kTimeout,
+      fmt::format("RESET waited {} s for every rank of memory group {}; ranks that have "
+                  "not asked: {}",
+                  timeout_text(), options_.memory_group.value_or(0), fmt::join(missing, ", ")));
 }
 
 std::vector<std::byte> MemoryGroup::snapshot(std::span<const std::byte> payload) {
@@ -448,7 +472,8 @@ void MemoryGroup::add_stats(nlohmann::json& out) const {
   out["job"] = options_.job ? json(*options_.job) : json(nullptr);
   out["memory_group"] = options_.memory_group ? json(*options_.memory_group) : json(nullptr);
   if (options_.layout) {
-    out["layout"] = {{"i", options_.layout->i}, {"j", options_.layout->j}, {"k", options_.layout->k}};
+    out["layout"] = {
+        {"i", options_.layout->i}, {"j", options_.layout->j}, {"k", options_.layout->k}};
   } else {
     out["layout"] = nullptr;
   }

@@ -14,11 +14,10 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "connection.hpp"
 #include "disttgl/memory_daemon/memory_state.hpp"
@@ -51,8 +50,11 @@ class MemoryGroup {
 
   /// READ: answers now (batch == next_batch), parks until its batch's turn (batch >
   /// next_batch, with the wait timeout), or throws (past batch, ids out of range). The
-  /// payload is kept while parked.
-  void read(const ReplyTo& to, std::vector<std::byte> payload);
+  /// payload is kept while parked. The READ payload starts at `offset` (READ_SHM's slot
+  /// prefix); with a `target` the rows go to its shared-memory slot and the reply is
+  /// READ_SHM_OK (the byte count) instead of READ_OK.
+  void read(const ReplyTo& to, std::vector<std::byte> payload, std::size_t offset = 0,
+            std::optional<ShmTarget> target = std::nullopt);
   /// WRITE of one shard; returns the WRITE_OK next_batch. Buffers the shard until all i
   /// shards of the batch arrived, then applies them as one write and answers waiting READs.
   std::int64_t write(std::vector<std::byte> payload);
@@ -85,16 +87,18 @@ class MemoryGroup {
   };
   struct Waiter {
     ReplyTo to;
-    std::int64_t batch = 0;            // READ: the batch it waits for
-    std::int32_t rank = 0;             // RESET: the asking rank
-    std::vector<std::byte> payload;    // READ: owns the node ids
+    std::int64_t batch = 0;          // READ: the batch it waits for
+    std::int32_t rank = 0;           // RESET: the asking rank
+    std::vector<std::byte> payload;  // READ: owns the node ids
     std::span<const std::int64_t> nodes;
+    std::optional<ShmTarget> target;   // READ_SHM: where the rows go
     std::unique_ptr<asio::steady_timer> timer;
   };
 
   std::int32_t world() const;  // i * j ranks of the group
   const Dimensions& dims_or_throw(MsgType request) const;
-  void answer_read(const ReplyTo& to, std::span<const std::int64_t> nodes);
+  void answer_read(const ReplyTo& to, std::span<const std::int64_t> nodes,
+                   const std::optional<ShmTarget>& target);
   void apply_batch();
   void answer_ready_reads();
   void fail_reads(ErrorCode code, const std::string& why);

@@ -18,7 +18,8 @@ namespace disttgl::memory_daemon {
 
 // The snapshot format and the wire protocol are little-endian; the arrays are copied as they
 // lie in memory.
-static_assert(std::endian::native == std::endian::little, "memory daemon needs a little-endian host");
+static_assert(std::endian::native == std::endian::little,
+              "memory daemon needs a little-endian host");
 
 namespace {
 
@@ -65,8 +66,8 @@ void get_array(const std::byte*& in, std::vector<T>& values) {
 
 template <typename T>
 std::uint32_t crc_update(std::uint32_t crc, const std::vector<T>& values) {
-  return static_cast<std::uint32_t>(crc32_z(crc, reinterpret_cast<const Bytef*>(values.data()),
-                                            values.size() * sizeof(T)));
+  return static_cast<std::uint32_t>(
+      crc32_z(crc, reinterpret_cast<const Bytef*>(values.data()), values.size() * sizeof(T)));
 }
 
 [[noreturn]] void bad_snapshot(const std::string& what) {

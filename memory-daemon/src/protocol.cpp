@@ -158,6 +158,12 @@ std::string_view type_name(MsgType type) {
     case MsgType::kRestore: return "RESTORE";
     case MsgType::kStats: return "STATS";
     case MsgType::kShutdown: return "SHUTDOWN";
+    case MsgType::kAttachShm: return "ATTACH_SHM";
+    case MsgType::kReadShm: return "READ_SHM";
+    case MsgType::kWriteShm: return "WRITE_SHM";
+    case MsgType::kAttachShmOk: return "ATTACH_SHM_OK";
+    case MsgType::kReadShmOk: return "READ_SHM_OK";
+    case MsgType::kWriteShmOk: return "WRITE_SHM_OK";
     case MsgType::kHelloOk: return "HELLO_OK";
     case MsgType::kReadOk: return "READ_OK";
     case MsgType::kWriteOk: return "WRITE_OK";
@@ -342,11 +348,12 @@ std::vector<std::byte> make_read_ok(std::int64_t n, const Dimensions& d) {
   return payload;
 }
 
-MutableRows read_ok_rows(std::vector<std::byte>& payload, const Dimensions& d) {
+namespace {
+MutableRows read_ok_rows_at(std::byte* payload, const Dimensions& d) {
   std::int64_t n = 0;
-  std::memcpy(&n, payload.data(), 8);
+  std::memcpy(&n, payload, 8);
   const std::int64_t s = d.mailbox_size;
-  std::byte* p = payload.data() + 16;
+  std::byte* p = payload + 16;
   MutableRows m{};  // same order as put_rows
   m.memory_ts = reinterpret_cast<double*>(p);
   p += n * 8;
@@ -359,6 +366,51 @@ MutableRows read_ok_rows(std::vector<std::byte>& payload, const Dimensions& d) {
   m.mail = reinterpret_cast<float*>(p);
   return m;
 }
+}  // namespace
+
+MutableRows read_ok_rows(std::vector<std::byte>& payload, const Dimensions& d) {
+  return read_ok_rows_at(payload.data(), d);
+}
+
+MutableRows place_read_ok(std::span<std::byte> out, std::int64_t n, const Dimensions& d,
+                          std::uint64_t& bytes) {
+  check_dims(d);
+  bytes = 16 + rows_bytes(n, d.mailbox_size, d.memory_dim, d.mail_dim);
+  if (bytes > out.size()) {
+    throw ProtocolError(ErrorCode::kBadRowSize,
+                        cat("READ_SHM: rows of ", n, " nodes need ", bytes,
+                            " bytes, the shared-memory slot holds ", out.size()));
+  }
+  std::memcpy(out.data(), &n, 8);
+  std::memcpy(out.data() + 8, &d.mailbox_size, 8);
+  return read_ok_rows_at(out.data(), d);
+}
+
+std::uint64_t place_write(std::span<std::byte> out, std::int64_t batch, std::int32_t shard,
+                          std::span<const std::int64_t> nodes, const RowsView& rows,
+                          const Dimensions& d) {
+  const auto n = static_cast<std::int64_t>(nodes.size());
+  const std::uint64_t bytes = 24 + nodes.size_bytes() + rows_bytes(n, 1, d.memory_dim, d.mail_dim);
+  if (bytes > out.size()) return 0;
+  std::byte* p = out.data();
+  const std::int32_t zero = 0;
+  const auto put = [&p](const void* src, std::size_t len) {
+    if (len > 0) std::memcpy(p, src, len);
+    p += len;
+  };
+  put(&batch, 8);
+  put(&shard, 4);
+  put(&zero, 4);
+  put(&n, 8);
+  put(nodes.data(), nodes.size_bytes());
+  put(rows.memory_ts.data(), rows.memory_ts.size_bytes());  // put_rows' order
+  put(rows.mail_ts.data(), rows.mail_ts.size_bytes());
+  put(rows.mail_eid.data(), rows.mail_eid.size_bytes());
+  put(rows.memory.data(), rows.memory.size_bytes());
+  put(rows.mail.data(), rows.mail.size_bytes());
+  return bytes;
+}
+
 
 RowsView decode_read_ok(std::span<const std::byte> payload, const Dimensions& d) {
   check_dims(d);
@@ -519,6 +571,72 @@ std::string decode_text(std::span<const std::byte> payload, std::string_view wha
   const auto bytes = r.array<std::byte>(len, "text");
   r.finish();
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+// ---- shared-memory data plane ----
+
+std::vector<std::byte> encode_attach_shm(const AttachShm& m) {
+  Writer w(16);
+  w.put(m.slot_bytes);
+  w.put(m.read_slots);
+  w.put(m.write_slots);
+  return w.take();
+}
+
+AttachShm decode_attach_shm(std::span<const std::byte> payload) {
+  Reader r(payload, "ATTACH_SHM");
+  AttachShm m;
+  m.slot_bytes = r.get<std::uint64_t>("slot_bytes");
+  m.read_slots = r.get<std::uint32_t>("read_slots");
+  m.write_slots = r.get<std::uint32_t>("write_slots");
+  r.finish();
+  const std::uint64_t slots = std::uint64_t{m.read_slots} + m.write_slots;
+  if (m.slot_bytes == 0 || m.read_slots == 0 || m.write_slots == 0) {
+    malformed("ATTACH_SHM", "slot_bytes, read_slots and write_slots must all be >= 1");
+  }
+  if (slots > 1024 || m.slot_bytes > kMaxShmSegmentBytes / slots) {
+    malformed("ATTACH_SHM", cat(slots, " slots of ", m.slot_bytes, " bytes exceed the limit of ",
+                                kMaxShmSegmentBytes, " bytes"));
+  }
+  return m;
+}
+
+std::vector<std::byte> encode_read_shm(std::uint32_t slot, std::int64_t batch,
+                                       std::span<const std::int64_t> nodes) {
+  Writer w(24 + nodes.size_bytes());
+  w.put(slot);
+  w.put(std::uint32_t{0});
+  w.put(batch);
+  w.put(static_cast<std::int64_t>(nodes.size()));
+  w.put_array(nodes);
+  return w.take();
+}
+
+ShmSlotRef decode_read_shm(std::span<const std::byte> payload) {
+  Reader r(payload, "READ_SHM");
+  ShmSlotRef m;
+  m.slot = r.get<std::uint32_t>("slot");
+  if (r.get<std::uint32_t>("reserved") != 0) malformed("READ_SHM", "reserved: must be 0");
+  m.rest = r.rest();
+  return m;
+}
+
+std::vector<std::byte> encode_write_shm(std::uint32_t slot, std::uint64_t bytes) {
+  Writer w(16);
+  w.put(slot);
+  w.put(std::uint32_t{0});
+  w.put(bytes);
+  return w.take();
+}
+
+ShmSlotRef decode_write_shm(std::span<const std::byte> payload) {
+  Reader r(payload, "WRITE_SHM");
+  ShmSlotRef m;
+  m.slot = r.get<std::uint32_t>("slot");
+  if (r.get<std::uint32_t>("reserved") != 0) malformed("WRITE_SHM", "reserved: must be 0");
+  m.bytes = r.get<std::uint64_t>("bytes");
+  r.finish();
+  return m;
 }
 
 std::vector<std::byte> encode_error(const ErrorReply& m) {

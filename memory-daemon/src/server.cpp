@@ -8,6 +8,7 @@
 
 #include <csignal>
 #include <cstring>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -51,9 +52,16 @@ Server::~Server() = default;
 int Server::run() {
   std::signal(SIGPIPE, SIG_IGN);  // a vanished client is an error code, not a signal
   restore_at_start();
-  if (!options_.listen.empty()) bind_tcp();
-  if (!options_.unix_path.empty()) bind_unix();
-  write_port_file();
+  try {
+    if (!options_.listen.empty()) bind_tcp();
+    if (!options_.unix_path.empty()) bind_unix();
+    write_port_file();
+  } catch (...) {
+    // A failed start leaves no socket file behind.
+    std::error_code ignored;
+    if (unix_bound_) std::filesystem::remove(options_.unix_path, ignored);
+    throw;
+  }
   signals_.async_wait([this](const boost::system::error_code& ec, int signal_number) {
     if (ec) return;
     stop(signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -105,8 +113,8 @@ void Server::bind_tcp() {
   }
   boost::system::error_code ec;
   tcp::resolver resolver(io_);
-  const auto results = resolver.resolve(
-      host, port, tcp::resolver::numeric_service | tcp::resolver::passive, ec);
+  const auto results =
+      resolver.resolve(host, port, tcp::resolver::numeric_service | tcp::resolver::passive, ec);
   if (ec || results.empty()) {
     throw ConfigError("--listen: cannot resolve '" + text + "' (" + ec.message() + ")");
   }
@@ -256,9 +264,8 @@ void Server::dispatch(const std::shared_ptr<Connection>& conn, const FrameHeader
         const HelloOk ok = group_.hello(hello);
         conn->hello_done = true;
         conn->rank = hello.rank;
-        spdlog::info("{}: HELLO job '{}', memory group {}, layout i={},j={},k={}",
-                     conn->describe(), hello.job, hello.memory_group, hello.layout.i,
-                     hello.layout.j, hello.layout.k);
+        spdlog::info("{}: HELLO job '{}', memory group {}, layout i={},j={},k={}", conn->describe(),
+                     hello.job, hello.memory_group, hello.layout.i, hello.layout.j, hello.layout.k);
         to.ok(MsgType::kHelloOk, encode_hello_ok(ok));
       } catch (const ProtocolError& e) {
         // A trainer of another job or shape must not touch this group: answer, then close.
@@ -274,8 +281,12 @@ void Server::dispatch(const std::shared_ptr<Connection>& conn, const FrameHeader
       require_empty();
       to.ok(MsgType::kShutdownOk, {});
       return stop("SHUTDOWN from " + conn->describe());
+    case MsgType::kAttachShm:
+      return attach_shared_memory(conn, header, payload);
     case MsgType::kRead:
     case MsgType::kWrite:
+    case MsgType::kReadShm:
+    case MsgType::kWriteShm:
     case MsgType::kReset:
     case MsgType::kSnapshot:
     case MsgType::kRestore:
@@ -292,6 +303,30 @@ void Server::dispatch(const std::shared_ptr<Connection>& conn, const FrameHeader
   switch (header.type) {
     case MsgType::kRead:
       return group_.read(to, std::move(payload));
+    case MsgType::kReadShm: {
+      const ShmSlotRef ref = decode_read_shm(payload);
+      if (!conn->shm) {
+        throw ProtocolError(ErrorCode::kMalformed, "READ_SHM before ATTACH_SHM");
+      }
+      conn->shm->read_slot(ref.slot);  // checks the slot index
+      return group_.read(to, std::move(payload), 8, ShmTarget{conn->shm, ref.slot});
+    }
+    case MsgType::kWriteShm: {
+      const ShmSlotRef ref = decode_write_shm(payload);
+      if (!conn->shm) {
+        throw ProtocolError(ErrorCode::kMalformed, "WRITE_SHM before ATTACH_SHM");
+      }
+      const std::span<std::byte> slot = conn->shm->write_slot(ref.slot);
+      if (ref.bytes > slot.size()) {
+        throw ProtocolError(ErrorCode::kMalformed,
+                            fmt::format("WRITE_SHM: {} bytes named, the slot holds {}", ref.bytes,
+                                        slot.size()));
+      }
+      // A private copy first: the client could change the slot while it is decoded.
+      std::vector<std::byte> copy(slot.begin(), slot.begin() + static_cast<std::ptrdiff_t>(ref.bytes));
+      const std::int64_t next = group_.write(std::move(copy));
+      return to.ok(MsgType::kWriteShmOk, encode_i64(next));
+    }
     case MsgType::kWrite: {
       const std::int64_t next = group_.write(std::move(payload));
       return to.ok(MsgType::kWriteOk, encode_i64(next));
@@ -306,6 +341,24 @@ void Server::dispatch(const std::shared_ptr<Connection>& conn, const FrameHeader
     default:
       return;
   }
+}
+
+void Server::attach_shared_memory(const std::shared_ptr<Connection>& conn,
+                                  const FrameHeader& header, std::span<const std::byte> payload) {
+  const AttachShm request = decode_attach_shm(payload);
+  if (!conn->is_unix()) {
+    throw ProtocolError(ErrorCode::kMalformed,
+                        "ATTACH_SHM needs a Unix-domain connection (shared memory is same-host)");
+  }
+  if (conn->shm) throw ProtocolError(ErrorCode::kMalformed, "ATTACH_SHM: already attached");
+  auto segment = SharedSegment::create(request);
+  conn->send_with_fd(MsgType::kAttachShmOk, header.request_id,
+                     encode_i64(static_cast<std::int64_t>(segment->bytes())), segment->fd());
+  segment->release_fd();  // the client has its own descriptor now; the mapping stays
+  counters_.record(MsgType::kAttachShm, true);
+  spdlog::info("{}: shared-memory data plane attached ({} read slots + {} write slot of {} bytes)",
+               conn->describe(), request.read_slots, request.write_slots, request.slot_bytes);
+  conn->shm = std::move(segment);
 }
 
 std::string Server::stats_json() const {
@@ -354,8 +407,8 @@ void Server::stop(const std::string& why) {
       try {
         const auto bytes = group_.state().snapshot(group_.next_batch());
         write_file_atomic(options_.snapshot_on_exit, bytes);
-        spdlog::info("exit snapshot of next_batch {} written to {} ({} bytes)",
-                     group_.next_batch(), options_.snapshot_on_exit, bytes.size());
+        spdlog::info("exit snapshot of next_batch {} written to {} ({} bytes)", group_.next_batch(),
+                     options_.snapshot_on_exit, bytes.size());
       } catch (const std::exception& e) {
         spdlog::error("--snapshot-on-exit: {}", e.what());
         exit_code_ = kExitIo;

@@ -24,8 +24,8 @@ struct ServerOptions {
   std::string unix_path;  ///< Unix-domain socket path; empty: none
   GroupOptions group;
   std::uint64_t max_frame_bytes = kDefaultMaxPayloadBytes;  ///< largest accepted payload
-  std::string snapshot_on_exit;                              ///< written at a clean stop
-  std::string restore;                                       ///< snapshot file read at start
+  std::string snapshot_on_exit;                             ///< written at a clean stop
+  std::string restore;                                      ///< snapshot file read at start
   std::string port_file;  ///< receives the bound TCP port ("PORT\n"), atomically
 };
 
@@ -55,6 +55,9 @@ class Server final : public ConnectionOwner {
   void accept_unix();
   void retry_accept(bool tcp);
   void add_connection(Connection::Socket socket, const std::string& peer);
+  // ATTACH_SHM: creates the connection's segment and sends its descriptor (Unix only).
+  void attach_shared_memory(const std::shared_ptr<Connection>& conn, const FrameHeader& header,
+                            std::span<const std::byte> payload);
   void dispatch(const std::shared_ptr<Connection>& conn, const FrameHeader& header,
                 std::vector<std::byte> payload, const ReplyTo& to);
   std::string stats_json() const;

@@ -39,6 +39,7 @@ struct TrainArgs {
   double memory_timeout = 60.0;
   int pipeline_depth = 1;
   std::string job = "disttgl";
+  bool no_memory_shm = false;
 };
 
 // --data takes a prepared directory or a raw file (imported on the fly, format detected).
@@ -120,6 +121,9 @@ void add_common(CLI::App* cmd, TrainArgs& a) {
                   "one computing, on a background thread; 0 = sequential")
       ->capture_default_str()
       ->check(CLI::Range(0, 16));
+  cmd->add_flag("--no-memory-shm", a.no_memory_shm,
+                "with a unix: daemon address, send rows over the socket instead of through the "
+                "shared-memory segment the daemon offers");
   cmd->add_option("--job", a.job, "job name the memory daemon checks in its handshake")
       ->capture_default_str();
 }
@@ -191,6 +195,7 @@ void run_training(TrainArgs& a, bool pretrain) {
   opt.memory_timeout_s = a.memory_timeout;
   opt.pipeline_depth = a.pipeline_depth;
   opt.job = a.job;
+  opt.memory_shared_memory = !a.no_memory_shm;
   Trainer trainer(dataset, config, opt);
   // From here a Ctrl-C or SIGTERM stops at the next batch boundary and unwinds below.
   install_stop_handlers();

@@ -27,9 +27,9 @@ TEST(DaemonCli, HelpDocumentsEveryFlag) {
   const CommandResult r = run_daemon({"--help"}, 10s);
   EXPECT_EQ(r.exit_code, 0);
   for (const char* flag :
-       {"--listen", "--unix", "--nodes", "--memory-dim", "--mail-dim", "--mailbox-size",
-        "--layout", "--memory-group", "--job", "--wait-timeout", "--max-frame-bytes",
-        "--snapshot-on-exit", "--restore", "--port-file", "--log-level", "--version"}) {
+       {"--listen", "--unix", "--nodes", "--memory-dim", "--mail-dim", "--mailbox-size", "--layout",
+        "--memory-group", "--job", "--wait-timeout", "--max-frame-bytes", "--snapshot-on-exit",
+        "--restore", "--port-file", "--log-level", "--version"}) {
     EXPECT_TRUE(contains(r.output, flag)) << flag << " missing from:\n" << r.output;
   }
 }
@@ -57,7 +57,8 @@ TEST(DaemonCli, BadFlagsExitTwoWithAMessage) {
   for (const auto& c : cases) {
     const CommandResult r = run_daemon(c.args, 10s);
     EXPECT_EQ(r.exit_code, 2) << r.output;
-    EXPECT_TRUE(contains(r.output, c.message)) << "expected '" << c.message << "' in:\n" << r.output;
+    EXPECT_TRUE(contains(r.output, c.message)) << "expected '" << c.message << "' in:\n"
+                                               << r.output;
   }
 }
 
@@ -74,8 +75,8 @@ TEST(DaemonCli, AnAddressInUseExits74NamingIt) {
   const CommandResult r = run_daemon({"--listen", address}, 10s);
   ::close(fd);
   EXPECT_EQ(r.exit_code, 74);
-  EXPECT_TRUE(contains(r.output, "cannot listen on tcp " + address +
-                                     ": bind failed: Address already in use"))
+  EXPECT_TRUE(contains(r.output,
+                       "cannot listen on tcp " + address + ": bind failed: Address already in use"))
       << r.output;
 }
 
@@ -85,8 +86,8 @@ TEST(DaemonCli, UnixSocketPaths) {
   std::ofstream(regular) << "data";
   CommandResult r = run_daemon({"--unix", regular}, 10s);
   EXPECT_EQ(r.exit_code, 74);
-  EXPECT_TRUE(contains(r.output, "cannot listen on unix " + regular +
-                                     ": the path exists and is not a socket"))
+  EXPECT_TRUE(contains(
+      r.output, "cannot listen on unix " + regular + ": the path exists and is not a socket"))
       << r.output;
   EXPECT_TRUE(std::filesystem::exists(regular));  // never removed
 
@@ -120,8 +121,8 @@ TEST(DaemonCli, RestoreFileProblemsExitWithTheirCodes) {
   std::ofstream(junk) << std::string(100, 'x');  // past the header length check
   r = run_daemon({"--listen", "127.0.0.1:0", "--restore", junk}, 10s);
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_TRUE(contains(r.output, "--restore " + junk +
-                                     ": snapshot: not a disttgl snapshot (magic is not DTGLSNAP)"))
+  EXPECT_TRUE(contains(
+      r.output, "--restore " + junk + ": snapshot: not a disttgl snapshot (magic is not DTGLSNAP)"))
       << r.output;
 }
 
@@ -142,7 +143,8 @@ TEST(DaemonCli, ShutdownRequestStopsWithExitCodeZero) {
 TEST(DaemonCli, SigintStopsCleanly) {
   DaemonProcess daemon({});
   EXPECT_EQ(daemon.stop(SIGINT), 0);
-  EXPECT_TRUE(contains(daemon.log(), "listening on tcp 127.0.0.1:" + std::to_string(daemon.port())));
+  EXPECT_TRUE(
+      contains(daemon.log(), "listening on tcp 127.0.0.1:" + std::to_string(daemon.port())));
   EXPECT_TRUE(contains(daemon.log(), "stopping: SIGINT"));
 }
 

@@ -1,6 +1,7 @@
 #include "daemon_harness.hpp"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -19,8 +20,6 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
-
-#include <gtest/gtest.h>
 
 extern char** environ;
 
@@ -85,8 +84,7 @@ DaemonProcess::DaemonProcess(const std::vector<std::string>& args, bool with_uni
   dir_ = make_temp_dir();
   unix_path_ = with_unix ? dir_ + "/daemon.sock" : "";
   const std::string port_file = dir_ + "/port";
-  std::vector<std::string> argv{daemon_bin(), "--listen", "127.0.0.1:0", "--port-file",
-                                port_file};
+  std::vector<std::string> argv{daemon_bin(), "--listen", "127.0.0.1:0", "--port-file", port_file};
   if (with_unix) {
     argv.push_back("--unix");
     argv.push_back(unix_path_);
@@ -94,7 +92,8 @@ DaemonProcess::DaemonProcess(const std::vector<std::string>& args, bool with_uni
   argv.insert(argv.end(), args.begin(), args.end());
   pid_ = spawn(argv, dir_ + "/daemon.log");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < deadline) {
+  std::string failure;
+  while (failure.empty()) {
     const std::string text = read_text(port_file);
     if (!text.empty() && text.back() == '\n') {
       port_ = std::stoi(text);
@@ -103,11 +102,21 @@ DaemonProcess::DaemonProcess(const std::vector<std::string>& args, bool with_uni
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
-      throw std::runtime_error("the daemon exited before listening:\n" + log());
+      failure = "the daemon exited before listening:\n" + log();
+    } else if (std::chrono::steady_clock::now() >= deadline) {
+      failure = "the daemon wrote no port file within 10 s:\n" + log();
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  throw std::runtime_error("the daemon wrote no port file within 10 s:\n" + log());
+  // The destructor does not run for a constructor that throws: clean up here.
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    wait_for(pid_, std::chrono::seconds(10));
+  }
+  std::error_code ignored;
+  std::filesystem::remove_all(dir_, ignored);
+  throw std::runtime_error(failure);
 }
 
 DaemonProcess::~DaemonProcess() {
@@ -115,7 +124,8 @@ DaemonProcess::~DaemonProcess() {
     ::kill(pid_, SIGKILL);
     wait_for(pid_, std::chrono::seconds(10));
   }
-  if (::testing::Test::HasFailure()) std::fprintf(stderr, "---- daemon log ----\n%s\n", log().c_str());
+  if (::testing::Test::HasFailure())
+    std::fprintf(stderr, "---- daemon log ----\n%s\n", log().c_str());
   std::error_code ignored;
   std::filesystem::remove_all(dir_, ignored);
 }

@@ -77,8 +77,7 @@ class RawConnection {
   /// A frame with a correct header unless the fields are overridden.
   void send_frame(MsgType type, std::uint64_t request_id, const std::vector<std::byte>& payload);
   static std::vector<std::byte> header(MsgType type, std::uint64_t request_id,
-                                       std::uint64_t payload_bytes,
-                                       std::uint32_t magic = kMagic,
+                                       std::uint64_t payload_bytes, std::uint32_t magic = kMagic,
                                        std::uint16_t version = kVersion);
 
   struct Frame {
@@ -99,8 +98,7 @@ class RawConnection {
 };
 
 /// Reads an ERROR reply (failing the test if it is something else).
-ErrorReply expect_error(const std::optional<RawConnection::Frame>& frame,
-                        std::uint64_t request_id);
+ErrorReply expect_error(const std::optional<RawConnection::Frame>& frame, std::uint64_t request_id);
 
 // ---- rows with recognisable values ----------------------------------------------------
 

@@ -17,8 +17,9 @@ using namespace std::chrono_literals;
 const Dimensions kDims{16, 4, 8, 2};
 
 std::vector<std::string> daemon_flags() {
-  return {"--nodes", "16", "--memory-dim", "4", "--mail-dim", "8", "--mailbox-size", "2",
-          "--layout", "i=1,j=1,k=1", "--job", "test-job", "--wait-timeout", "1"};
+  return {"--nodes",        "16", "--memory-dim", "4",           "--mail-dim", "8",
+          "--mailbox-size", "2",  "--layout",     "i=1,j=1,k=1", "--job",      "test-job",
+          "--wait-timeout", "1"};
 }
 
 class DaemonMalformed : public ::testing::Test {
@@ -212,9 +213,11 @@ TEST_F(DaemonMalformed, ReadForAPastBatchIsRefused) {
 
 TEST_F(DaemonMalformed, RequestsBeforeHelloAreRefusedAndTheConnectionStays) {
   RawConnection raw = RawConnection::unix_socket(daemon->unix_path());
-  const std::pair<MsgType, std::string> cases[] = {
-      {MsgType::kRead, "READ"}, {MsgType::kWrite, "WRITE"}, {MsgType::kReset, "RESET"},
-      {MsgType::kSnapshot, "SNAPSHOT"}, {MsgType::kRestore, "RESTORE"}};
+  const std::pair<MsgType, std::string> cases[] = {{MsgType::kRead, "READ"},
+                                                   {MsgType::kWrite, "WRITE"},
+                                                   {MsgType::kReset, "RESET"},
+                                                   {MsgType::kSnapshot, "SNAPSHOT"},
+                                                   {MsgType::kRestore, "RESTORE"}};
   std::uint64_t id = 10;
   for (const auto& [type, name] : cases) {
     raw.send_frame(type, id, encode_read(1, std::vector<std::int64_t>{1}));

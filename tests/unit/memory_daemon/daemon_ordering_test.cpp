@@ -21,8 +21,8 @@ using namespace std::chrono_literals;
 const Dimensions kDims{8, 4, 8, 2};
 
 std::vector<std::string> flags(const std::string& layout) {
-  return {"--nodes",        "8",      "--memory-dim", "4", "--mail-dim", "8",
-          "--mailbox-size", "2",      "--layout",     layout, "--job",     "test-job",
+  return {"--nodes",        "8", "--memory-dim", "4",    "--mail-dim", "8",
+          "--mailbox-size", "2", "--layout",     layout, "--job",      "test-job",
           "--wait-timeout", "20"};
 }
 
@@ -74,8 +74,8 @@ Child reader(const std::string& address, std::int64_t batch, std::vector<std::in
 
 // A client process: HELLO as `rank`, wait for go, sleep `delay`, WRITE one shard.
 Child writer(const std::string& address, std::int32_t rank, Layout layout, std::int64_t batch,
-             std::int32_t shard, std::vector<std::int64_t> nodes, int tag,
-             std::int64_t expect_next, std::chrono::milliseconds delay) {
+             std::int32_t shard, std::vector<std::int64_t> nodes, int tag, std::int64_t expect_next,
+             std::chrono::milliseconds delay) {
   return Child::start([=](ChildReport& r) {
     DaemonClient c(address, 30s);
     c.hello(make_hello(kDims, rank, layout));
@@ -112,7 +112,8 @@ TEST(DaemonOrdering, ReadsOfLaterBatchesWaitForEveryEarlierWrite) {
   Child w1 = writer(daemon.unix_address(), 0, {}, 1, 0, {3, 4}, 0, 2, 200ms);
 
   // Every READ is parked before any write is sent.
-  auto s = wait_for_stats(daemon.tcp_address(), [](const auto& j) { return j["pending_reads"] == 3; });
+  auto s =
+      wait_for_stats(daemon.tcp_address(), [](const auto& j) { return j["pending_reads"] == 3; });
   ASSERT_EQ(s["pending_reads"], 3);
   ASSERT_EQ(s["next_batch"], 0);
   w0.go();
@@ -157,9 +158,8 @@ TEST(DaemonOrdering, ShardWritesOfOneBatchApplyTogetherWithTheLastOccurrence) {
   Child r = reader(daemon.unix_address(), 1, {0, 1, 2, 3, 4}, expected, two);
   Child s0 = writer(daemon.tcp_address(), 0, two, 0, 0, {0, 1, 2, 1}, 0, 0, 0ms);
   Child s1 = writer(daemon.tcp_address(), 1, two, 0, 1, {2, 3, 1}, 1, 1, 200ms);
-  ASSERT_EQ(wait_for_stats(daemon.tcp_address(), [](const auto& j) {
-              return j["pending_reads"] == 1;
-            })["pending_reads"],
+  ASSERT_EQ(wait_for_stats(daemon.tcp_address(),
+                           [](const auto& j) { return j["pending_reads"] == 1; })["pending_reads"],
             1);
   s0.go();
   expect_ok(s0.join());  // WRITE_OK says next_batch is still 0: the shard is buffered
@@ -205,7 +205,8 @@ TEST(DaemonOrdering, AKilledClientWithAParkedReadIsForgotten) {
     auto pending = c.read_async(5, {1});
     ::pause();  // killed while its READ is parked
   });
-  auto s = wait_for_stats(daemon.tcp_address(), [](const auto& j) { return j["pending_reads"] == 1; });
+  auto s =
+      wait_for_stats(daemon.tcp_address(), [](const auto& j) { return j["pending_reads"] == 1; });
   ASSERT_EQ(s["pending_reads"], 1);
   victim.kill(SIGKILL);
   s = wait_for_stats(daemon.tcp_address(), [](const auto& j) {
@@ -246,8 +247,8 @@ TEST(DaemonOrdering, AClientKilledInTheMiddleOfAFrameLeavesTheDaemonServing) {
   }
   ASSERT_TRUE(std::filesystem::exists(marker));
   victim.kill(SIGKILL);
-  const auto s =
-      wait_for_stats(daemon.tcp_address(), [](const auto& j) { return j["connected_clients"] == 1; });
+  const auto s = wait_for_stats(daemon.tcp_address(),
+                                [](const auto& j) { return j["connected_clients"] == 1; });
   EXPECT_EQ(s["connected_clients"], 1);
   EXPECT_EQ(s["next_batch"], 0);
   EXPECT_EQ(s["state_checksum"], MemoryState(kDims).checksum());  // nothing of it applied

@@ -21,8 +21,8 @@ const Dimensions kDims{8, 4, 8, 2};
 
 std::vector<std::string> flags(const std::string& layout = "i=1,j=1,k=1",
                                const std::string& wait = "20") {
-  return {"--nodes", "8", "--memory-dim", "4", "--mail-dim", "8", "--mailbox-size", "2",
-          "--layout", layout, "--wait-timeout", wait};
+  return {"--nodes",        "8", "--memory-dim", "4",    "--mail-dim",     "8",
+          "--mailbox-size", "2", "--layout",     layout, "--wait-timeout", wait};
 }
 
 // Writes batches [from, to) of recognisable rows.
@@ -279,13 +279,14 @@ TEST(DaemonHello, TheFirstTrainerHelloFixesTheDimensions) {
   EXPECT_EQ(s["dataset_fingerprint"], 0xABCDEF);
   EXPECT_EQ(s["state_bytes"], MemoryState(kDims).state_bytes());
   for (const char* key : {"version", "memory_group", "next_batch", "shards_received",
-                          "pending_reads", "pending_resets", "connected_clients",
-                          "state_checksum", "requests", "bytes_in", "bytes_out"}) {
+                          "pending_reads", "pending_resets", "connected_clients", "state_checksum",
+                          "requests", "bytes_in", "bytes_out"}) {
     EXPECT_TRUE(s.contains(key)) << key;
   }
   DaemonClient other(daemon.tcp_address(), 10s);
-  const ProtocolError e =
-      expect_protocol_error([&] { other.hello(make_hello(Dimensions{8, 4, 6, 2})); });
+  const ProtocolError e = expect_protocol_error([&] {
+    other.hello(make_hello(Dimensions{8, 4, 6, 2}));
+  });
   EXPECT_NE(std::string(e.what()).find("mail_dim: daemon has 8, trainer sent 6"),
             std::string::npos);
 }

@@ -1,6 +1,8 @@
 // MemoryState: LocalMemoryStore's read/write semantics on plain arrays (last occurrence, the
 // mailbox ring and its rotation on read), snapshot/restore bit-exactness and the refusal of
 // bad snapshots with the state unchanged, and the atomic file helpers.
+#include "disttgl/memory_daemon/memory_state.hpp"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -10,8 +12,6 @@
 #include <filesystem>
 #include <map>
 #include <random>
-
-#include "disttgl/memory_daemon/memory_state.hpp"
 
 namespace disttgl::memory_daemon {
 namespace {
@@ -30,7 +30,9 @@ struct Rows {
         memory_ts(static_cast<std::size_t>(rows)),
         mail_ts(static_cast<std::size_t>(rows * s)),
         mail_eid(static_cast<std::size_t>(rows * s)) {}
-  MutableRows out() { return {memory.data(), memory_ts.data(), mail.data(), mail_ts.data(), mail_eid.data()}; }
+  MutableRows out() {
+    return {memory.data(), memory_ts.data(), mail.data(), mail_ts.data(), mail_eid.data()};
+  }
   RowsView view() const { return {n, slots, memory, memory_ts, mail, mail_ts, mail_eid}; }
 };
 
@@ -45,7 +47,8 @@ Rows write_rows(const std::vector<double>& values) {
     r.memory[2 * i] = static_cast<float>(v);
     r.memory[2 * i + 1] = static_cast<float>(v + 0.5);
     r.memory_ts[i] = v;
-    for (std::size_t k = 0; k < 3; ++k) r.mail[3 * i + k] = static_cast<float>(-v - static_cast<double>(k));
+    for (std::size_t k = 0; k < 3; ++k)
+      r.mail[3 * i + k] = static_cast<float>(-v - static_cast<double>(k));
     r.mail_ts[i] = v + 0.25;
     r.mail_eid[i] = static_cast<std::int64_t>(v);
   }
@@ -213,8 +216,9 @@ TEST(MemoryState, RestoreRefusesBadSnapshotsAndKeepsTheState) {
 
   std::vector<std::byte> truncated = good;
   truncated.pop_back();
-  expect_refused(s, truncated, "length is " + std::to_string(good.size() - 1) + " bytes, expected " +
-                                   std::to_string(good.size()));
+  expect_refused(s, truncated,
+                 "length is " + std::to_string(good.size() - 1) + " bytes, expected " +
+                     std::to_string(good.size()));
   expect_refused(s, std::vector<std::byte>(good.begin(), good.begin() + 20), "truncated: 20 bytes");
 
   std::vector<std::byte> magic = good;
@@ -233,7 +237,8 @@ TEST(MemoryState, RestoreRefusesBadSnapshotsAndKeepsTheState) {
 
 TEST(MemoryState, AtomicFileWriteAndRead) {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("disttgl-state-test-" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("disttgl-state-test-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir / "occupied");
   const std::vector<std::byte> bytes = busy_state().snapshot(3);

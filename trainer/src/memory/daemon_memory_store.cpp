@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "disttgl/memory_daemon/client.hpp"
@@ -68,8 +69,16 @@ DaemonMemoryStore::DaemonMemoryStore(const DaemonMemoryStoreOptions& options)
                       " requested but CUDA is not available");
   }
   try {
+    md::SharedMemoryOptions shm;
+    shm.enabled = options.shared_memory;
+    // A slot holds a read of every node (reads are of unique nodes), within a cap.
+    const std::uint64_t all_rows =
+        16 + md::rows_bytes(options.num_nodes, options.mailbox_size, options.memory_dim,
+                            options.mail_dim);
+    constexpr std::uint64_t kPage = 4096;
+    shm.slot_bytes = std::min<std::uint64_t>((all_rows + kPage - 1) / kPage * kPage, 256ULL << 20);
     client_ = translate(
-        [&] { return std::make_unique<md::DaemonClient>(options.address, options.timeout); });
+        [&] { return std::make_unique<md::DaemonClient>(options.address, options.timeout, shm); });
   } catch (const std::invalid_argument& e) {
     throw ConfigError(str_cat("--memory-daemon: ", e.what()));
   }
@@ -87,6 +96,12 @@ DaemonMemoryStore::DaemonMemoryStore(const DaemonMemoryStoreOptions& options)
 DaemonMemoryStore::~DaemonMemoryStore() = default;
 
 std::string DaemonMemoryStore::backend_name() const { return "daemon " + options_.address; }
+
+std::string DaemonMemoryStore::transport() const {
+  if (client_->shared_memory()) return "shared memory";
+  const std::string& why = client_->shared_memory_status();
+  return why.empty() ? std::string("socket") : "socket (shared memory " + why + ")";
+}
 
 std::uint64_t DaemonMemoryStore::bytes_sent() const { return client_->bytes_sent(); }
 std::uint64_t DaemonMemoryStore::bytes_received() const { return client_->bytes_received(); }
@@ -206,6 +221,7 @@ std::unique_ptr<MemoryStore> make_memory_store(const MemoryBackendOptions& o) {
   d.memory_group = o.memory_group;
   d.rank = o.rank;
   d.dataset_fingerprint = o.dataset_fingerprint;
+  d.shared_memory = o.shared_memory;
   return std::make_unique<DaemonMemoryStore>(d);
 }
 

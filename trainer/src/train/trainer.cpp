@@ -17,6 +17,7 @@
 #include "disttgl/common/error.hpp"
 #include "disttgl/common/interrupt.hpp"
 #include "disttgl/trainer/eval/metrics.hpp"
+#include "disttgl/trainer/memory/daemon_memory_store.hpp"
 #include "disttgl/trainer/memory/memory_backend.hpp"
 #include "disttgl/trainer/model/loss.hpp"
 #include "disttgl/trainer/sampler/tcsr.hpp"
@@ -175,10 +176,11 @@ struct Trainer::State {
       mo.device = device;
       mo.job = opt.job;
       mo.dataset_fingerprint = dataset_fingerprint(ds);
+      mo.shared_memory = opt.memory_shared_memory;
       store = make_memory_store(mo);
-      if (!opt.memory_daemon.empty()) {
-        spdlog::info("node memory in {} (pipeline depth {})", store->backend_name(),
-                     opt.pipeline_depth);
+      if (const auto* d = dynamic_cast<const DaemonMemoryStore*>(store.get())) {
+        spdlog::info("node memory in {} over {} (pipeline depth {})", d->backend_name(),
+                     d->transport(), opt.pipeline_depth);
       }
     }
     model = TGNNModel(m);

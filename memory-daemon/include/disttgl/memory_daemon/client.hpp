@@ -30,10 +30,21 @@ class ClientError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// A reply payload and the rows it holds (READ_OK).
+/// A reply payload and the rows it holds (READ_OK), or a lease on the shared-memory slot
+/// that holds them (READ_SHM); either keeps the rows' bytes alive.
 struct ReadResult {
   std::vector<std::byte> payload;
-  RowsView rows;  ///< views into payload
+  std::shared_ptr<void> slot_lease;  ///< returns the slot to the client when released
+  RowsView rows;                     ///< views into payload or the slot
+};
+
+/// The shared-memory data plane (Unix-domain connections only; ignored over TCP): rows move
+/// through a segment the daemon owns, the socket carries only control frames. A read or write
+/// that does not fit a slot, or a read when every read slot is leased, goes over the socket.
+struct SharedMemoryOptions {
+  bool enabled = false;
+  std::uint64_t slot_bytes = 0;    ///< size of each slot
+  std::uint32_t read_slots = 4;    ///< reads in flight or held by the caller at once
 };
 
 class DaemonClient {
@@ -41,7 +52,10 @@ class DaemonClient {
   /// Connects to `address` ("HOST:PORT", "[IPv6]:PORT" or "unix:PATH") within `timeout`.
   /// Throws ClientError("memory daemon ADDRESS: ...") when it cannot, std::invalid_argument
   /// for an address of another form.
-  DaemonClient(const std::string& address, std::chrono::milliseconds timeout);
+  /// With `shm.enabled` on a "unix:" address the client asks for a shared-memory segment
+  /// first; if the daemon refuses, it carries on over the socket (shared_memory() says which).
+  DaemonClient(const std::string& address, std::chrono::milliseconds timeout,
+               const SharedMemoryOptions& shm = {});
   ~DaemonClient();
   DaemonClient(const DaemonClient&) = delete;
   DaemonClient& operator=(const DaemonClient&) = delete;
@@ -84,6 +98,13 @@ class DaemonClient {
   std::string stats();
   /// Asks the daemon to stop (it replies first).
   void shutdown();
+
+  /// True when rows move through shared memory; else why not ("" before any attempt).
+  bool shared_memory() const;
+  const std::string& shared_memory_status() const;
+  /// Reads and writes that used the shared-memory slots, and those that used the socket.
+  std::uint64_t shm_transfers() const;
+  std::uint64_t socket_transfers() const;
 
   /// Bytes sent and received on this connection so far (headers included).
   std::uint64_t bytes_sent() const;

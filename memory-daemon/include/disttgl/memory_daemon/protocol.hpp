@@ -41,6 +41,9 @@ enum class MsgType : std::uint16_t {
   kRestore = 6,
   kStats = 7,
   kShutdown = 8,
+  kAttachShm = 9,
+  kReadShm = 10,
+  kWriteShm = 11,
   kHelloOk = 0x101,
   kReadOk = 0x102,
   kWriteOk = 0x103,
@@ -49,6 +52,9 @@ enum class MsgType : std::uint16_t {
   kRestoreOk = 0x106,
   kStatsOk = 0x107,
   kShutdownOk = 0x108,
+  kAttachShmOk = 0x109,
+  kReadShmOk = 0x10A,
+  kWriteShmOk = 0x10B,
   kError = 0x1FF,
 };
 
@@ -252,6 +258,50 @@ std::string decode_text(std::span<const std::byte> payload, std::string_view wha
 
 std::vector<std::byte> encode_error(const ErrorReply& m);
 ErrorReply decode_error(std::span<const std::byte> payload);
+
+// ---- the shared-memory data plane (Unix-domain connections only) -------------------------
+// ATTACH_SHM asks the daemon for a shared-memory segment of `read_slots + write_slots` slots of
+// `slot_bytes` each (read slot r at offset r * slot_bytes, write slot w after the read
+// slots). The daemon creates it (memfd), and sends its file descriptor with the ATTACH_SHM_OK
+// frame as SCM_RIGHTS ancillary data, so the client must receive that reply with recvmsg
+// before it reads anything else. The socket then carries only small control frames:
+//   READ_SHM:  u32 read slot, u32 zero, then a READ payload. READ_SHM_OK: u64 bytes; the read
+//              slot then holds a READ_OK payload of that many bytes (same layout as on the
+//              socket), written by the daemon before it sent the reply.
+//   WRITE_SHM: u32 write slot, u32 zero, u64 bytes; the write slot holds a WRITE payload of
+//              that many bytes, written by the client before it sent the request. The daemon
+//              copies it out before decoding (the client could change it concurrently).
+//              WRITE_SHM_OK: i64 next_batch, as WRITE_OK.
+// Ordering and errors are those of READ and WRITE; a READ whose rows do not fit the slot is
+// refused with kBadRowSize (the client then uses READ).
+struct AttachShm {
+  std::uint64_t slot_bytes = 0;
+  std::uint32_t read_slots = 0;
+  std::uint32_t write_slots = 0;
+};
+/// Largest segment a daemon creates (bytes).
+inline constexpr std::uint64_t kMaxShmSegmentBytes = std::uint64_t{1} << 36;
+std::vector<std::byte> encode_attach_shm(const AttachShm& m);
+/// Throws kMalformed for zero slots or a segment over kMaxShmSegmentBytes.
+AttachShm decode_attach_shm(std::span<const std::byte> payload);
+struct ShmSlotRef {
+  std::uint32_t slot = 0;
+  std::span<const std::byte> rest;  ///< READ_SHM: the READ payload
+  std::uint64_t bytes = 0;          ///< WRITE_SHM: bytes of the WRITE payload in the slot
+};
+std::vector<std::byte> encode_read_shm(std::uint32_t slot, std::int64_t batch,
+                                       std::span<const std::int64_t> nodes);
+ShmSlotRef decode_read_shm(std::span<const std::byte> payload);
+std::vector<std::byte> encode_write_shm(std::uint32_t slot, std::uint64_t bytes);
+ShmSlotRef decode_write_shm(std::span<const std::byte> payload);
+/// A READ_OK payload of n rows laid out in place in `out` (at least 16 + rows_bytes bytes);
+/// returns the views to fill and sets `bytes` to the payload's size.
+MutableRows place_read_ok(std::span<std::byte> out, std::int64_t n, const Dimensions& dims,
+                          std::uint64_t& bytes);
+/// Writes a WRITE payload in place into `out`; returns its size, or 0 if it does not fit.
+std::uint64_t place_write(std::span<std::byte> out, std::int64_t batch, std::int32_t shard,
+                          std::span<const std::int64_t> nodes, const RowsView& rows,
+                          const Dimensions& dims);
 
 /// Longest path or job name accepted (bytes).
 inline constexpr std::uint32_t kMaxStringBytes = 4096;

@@ -4,8 +4,8 @@
 // rank of one memory group in logical-batch order (disttgl.md §5), so read_async() can be
 // sent a whole batch ahead: the daemon answers it right after the previous batch's write.
 //
-// Rows read arrive as one reply buffer that the returned tensors view without a copy (CPU);
-// on a CUDA device they are copied over. Checkpoints use the keys of every backend
+// Rows read arrive as one reply buffer, or in a shared-memory slot (Unix socket), that the
+// returned tensors view without a copy (CPU); on a CUDA device they are copied over. Checkpoints use the keys of every backend
 // (memory_store.hpp), taken from an inline snapshot of the daemon's state.
 //
 // Errors: an unreachable daemon, a broken connection or a reply missing for longer than
@@ -50,6 +50,10 @@ struct DaemonMemoryStoreOptions {
   std::int32_t rank = 0;  ///< rank within the memory group
   std::int32_t layout_i = 1, layout_j = 1, layout_k = 1;
   std::uint64_t dataset_fingerprint = 0;
+  /// On a "unix:" address, move rows through a shared-memory segment the daemon owns (the
+  /// socket then carries only control frames). Slots hold a read of every node (capped at
+  /// 256 MiB; bigger reads and writes use the socket).
+  bool shared_memory = true;
 };
 
 class DaemonMemoryStore final : public MemoryStore {
@@ -77,6 +81,8 @@ class DaemonMemoryStore final : public MemoryStore {
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
 
+  /// "attached", "off", or why the daemon refused the shared-memory segment.
+  std::string transport() const;
   /// Bytes this store sent to / received from the daemon (frame headers included).
   std::uint64_t bytes_sent() const;
   std::uint64_t bytes_received() const;

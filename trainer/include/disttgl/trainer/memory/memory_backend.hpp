@@ -26,6 +26,7 @@ struct MemoryBackendOptions {
   std::int32_t memory_group = 0;
   std::int32_t rank = 0;
   std::uint64_t dataset_fingerprint = 0;
+  bool shared_memory = true;  ///< DaemonMemoryStoreOptions::shared_memory
 };
 
 /// Builds the backend. Throws ConfigError for bad sizes (naming the field), ConfigError for a

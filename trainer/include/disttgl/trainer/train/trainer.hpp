@@ -41,6 +41,8 @@ struct RunOptions {
   /// empty keeps it in-process.
   std::string memory_daemon;
   double memory_timeout_s = 60.0;  ///< every daemon call, seconds
+  /// With a "unix:" daemon address, move rows through shared memory (else the socket).
+  bool memory_shared_memory = true;
   std::string job = "disttgl";     ///< job name in the daemon's HELLO
   /// Batches sampled and gathered ahead on a background thread (0: sequential).
   int pipeline_depth = 1;

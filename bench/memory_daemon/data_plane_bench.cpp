@@ -12,7 +12,10 @@
 //
 // Usage: build/release/bench/data_plane_bench [--repeats 200] [--json FILE]
 #include <fmt/format.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -20,10 +23,11 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
-#include "../../tests/support/daemon_process.hpp"
 #include "disttgl/memory_daemon/protocol.hpp"
 #include "disttgl/trainer/data/import.hpp"
 #include "disttgl/trainer/memory/daemon_memory_store.hpp"
@@ -101,6 +105,37 @@ void measure_store(MemoryStore& store, const std::string& path, const torch::Ten
                  median_seconds(repeats, [&] { store.write(write_nodes, rows); }), w});
 }
 
+// The daemon as a child process on a free loopback port and a Unix socket in `dir`.
+struct Daemon {
+  pid_t pid = -1;
+  std::string tcp, unix_socket;
+  explicit Daemon(const std::string& dir) {
+    const std::string port_file = dir + "/port";
+    unix_socket = dir + "/daemon.sock";
+    pid = ::fork();
+    if (pid == 0) {
+      ::execl(DISTTGL_DAEMON_BIN, DISTTGL_DAEMON_BIN, "--listen", "127.0.0.1:0", "--port-file",
+              port_file.c_str(), "--unix", unix_socket.c_str(), "--log-level", "warn", nullptr);
+      ::_exit(127);
+    }
+    for (int i = 0; i < 500; ++i) {
+      std::ifstream in(port_file);
+      int port = 0;
+      if (in >> port && port > 0) {
+        tcp = "127.0.0.1:" + std::to_string(port);
+        unix_socket = "unix:" + unix_socket;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    throw std::runtime_error("the memory daemon did not start");
+  }
+  ~Daemon() {
+    ::kill(pid, SIGTERM);
+    ::waitpid(pid, nullptr, 0);
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -136,14 +171,16 @@ int main(int argc, char** argv) {
   LocalMemoryStore local({ds.num_nodes, kMemoryDim, kMailDim, 1, torch::kCPU});
   measure_store(local, "in-process LocalMemoryStore", read_nodes, write_nodes, repeats, results);
 
-  disttgl::testing::DaemonProcess daemon;
+  char dir_template[] = "/tmp/disttgl-data-plane-XXXXXX";
+  const std::string dir = ::mkdtemp(dir_template);
+  Daemon daemon(dir);
   struct Transport {
     std::string label, address;
     bool shm;
   };
-  for (const Transport& t : {Transport{"daemon, TCP loopback", daemon.tcp_address(), false},
-                             Transport{"daemon, Unix socket", daemon.unix_address(), false},
-                             Transport{"daemon, shared memory", daemon.unix_address(), true}}) {
+  for (const Transport& t : {Transport{"daemon, TCP loopback", daemon.tcp, false},
+                             Transport{"daemon, Unix socket", daemon.unix_socket, false},
+                             Transport{"daemon, shared memory", daemon.unix_socket, true}}) {
     const std::string& label = t.label;
     DaemonMemoryStoreOptions o;
     o.address = t.address;
@@ -176,5 +213,6 @@ int main(int argc, char** argv) {
                  {"share_of_memcpy", share}});
   }
   if (!json_path.empty()) std::ofstream(json_path) << j.dump(2) << "\n";
+  std::filesystem::remove_all(dir);
   return 0;
 }

@@ -41,6 +41,9 @@ enum Target : std::uint8_t {
   kSnapshotOk,
   kText,
   kError,
+  kAttachShm,
+  kReadShm,
+  kWriteShm,
   kTargetCount,
 };
 
@@ -130,6 +133,29 @@ void run(Target target, std::span<const std::byte> p) {
     case kError:
       (void)md::decode_error(p);
       break;
+    case kAttachShm:
+      (void)md::decode_attach_shm(p);
+      break;
+    case kReadShm: {
+      // The READ inside, and its rows placed into a slot as the daemon does.
+      const md::ShmSlotRef ref = md::decode_read_shm(p);
+      const md::ReadRequest r = md::decode_read(ref.rest);
+      if (r.nodes.size() <= 64 && state().first_out_of_range(r.nodes) < 0) {
+        std::vector<std::byte> slot(4096);
+        std::uint64_t bytes = 0;
+        try {
+          state().read(r.nodes, md::place_read_ok(slot, static_cast<std::int64_t>(r.nodes.size()),
+                                                  kDims, bytes));
+          (void)md::decode_read_ok(std::span<const std::byte>(slot).first(bytes), kDims);
+        } catch (const md::ProtocolError& e) {
+          require(e.code() == md::ErrorCode::kBadRowSize, "READ_SHM slot error code");
+        }
+      }
+      break;
+    }
+    case kWriteShm:
+      (void)md::decode_write_shm(p);
+      break;
     default:
       break;
   }
@@ -184,6 +210,9 @@ int write_seeds(const std::string& dir) {
   write_seed(dir, "snapshot_ok", kSnapshotOk, md::encode_snapshot_ok_inline(snap));
   write_seed(dir, "text", kText, md::encode_text("{\"next_batch\":1}"));
   write_seed(dir, "error", kError, md::encode_error({md::ErrorCode::kTimeout, "late"}));
+  write_seed(dir, "attach_shm", kAttachShm, md::encode_attach_shm({4096, 4, 1}));
+  write_seed(dir, "read_shm", kReadShm, md::encode_read_shm(1, 2, nodes));
+  write_seed(dir, "write_shm", kWriteShm, md::encode_write_shm(4, 512));
   return 0;
 }
 

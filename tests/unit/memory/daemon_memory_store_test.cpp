@@ -12,7 +12,7 @@
 #include <sstream>
 #include <string>
 
-#include "../../support/daemon_process.hpp"
+#include "../../support/daemon_harness.hpp"
 #include "disttgl/common/error.hpp"
 #include "disttgl/trainer/memory/local_memory_store.hpp"
 #include "disttgl/trainer/memory/memory_backend.hpp"
@@ -21,7 +21,7 @@
 namespace disttgl::trainer::testing {
 namespace {
 
-using disttgl::testing::DaemonProcess;
+using disttgl::memory_daemon::test::DaemonProcess;
 using namespace std::chrono_literals;
 
 // A store that owns the daemon process behind it (one daemon per store, as one memory
@@ -30,7 +30,7 @@ class OwningDaemonStore {
  public:
   static std::unique_ptr<MemoryStore> make(bool unix_socket, std::int64_t n, std::int64_t d,
                                            std::int64_t slots) {
-    auto daemon = std::make_shared<DaemonProcess>();
+    auto daemon = std::make_shared<DaemonProcess>(std::vector<std::string>{});
     DaemonMemoryStoreOptions o;
     o.address = unix_socket ? daemon->unix_address() : daemon->tcp_address();
     o.timeout = 10s;
@@ -88,7 +88,7 @@ void load_bytes(MemoryStore& store, const std::string& bytes) {
 }
 
 TEST(DaemonMemoryStore, CheckpointsMoveBetweenTheDaemonAndTheLocalStore) {
-  DaemonProcess daemon;
+  DaemonProcess daemon(std::vector<std::string>{});
   auto remote = make_memory_store(options_for(daemon));
   remote->write(i64({4, 1, 4}), encoded_rows(3, 3, 6, 0.5));
   remote->write(i64({2, 4, 7}), encoded_rows(3, 3, 6, 9.0));
@@ -112,7 +112,7 @@ TEST(DaemonMemoryStore, CheckpointsMoveBetweenTheDaemonAndTheLocalStore) {
 }
 
 TEST(DaemonMemoryStore, AHandshakeWithOtherDimensionsIsAConfigErrorNamingTheField) {
-  DaemonProcess daemon;
+  DaemonProcess daemon(std::vector<std::string>{});
   auto first = make_memory_store(options_for(daemon, 8, 3));
   try {
     make_memory_store(options_for(daemon, 8, 4));
@@ -133,7 +133,7 @@ TEST(DaemonMemoryStore, AHandshakeWithOtherDimensionsIsAConfigErrorNamingTheFiel
 TEST(DaemonMemoryStore, AnUnreachableDaemonFailsWithinTheTimeoutNamingTheAddress) {
   std::string address;
   {
-    DaemonProcess daemon;  // a port that was just free and is closed again
+    DaemonProcess daemon(std::vector<std::string>{});  // a port that was just free and is closed again
     address = daemon.tcp_address();
   }
   MemoryBackendOptions o;
@@ -157,7 +157,7 @@ TEST(DaemonMemoryStore, AnUnreachableDaemonFailsWithinTheTimeoutNamingTheAddress
 }
 
 TEST(DaemonMemoryStore, ADaemonKilledMidUseFailsTheNextCallWithinTheTimeout) {
-  auto daemon = std::make_unique<DaemonProcess>();
+  auto daemon = std::make_unique<DaemonProcess>(std::vector<std::string>{});
   auto o = options_for(*daemon);
   o.timeout = 3s;
   auto store = make_memory_store(o);
@@ -178,7 +178,7 @@ TEST(DaemonMemoryStore, ADaemonKilledMidUseFailsTheNextCallWithinTheTimeout) {
 }
 
 TEST(DaemonMemoryStore, ADaemonThatStopsAnsweringFailsWithinTheTimeout) {
-  DaemonProcess daemon;
+  DaemonProcess daemon(std::vector<std::string>{});
   auto o = options_for(daemon);
   o.timeout = 1s;
   auto store = make_memory_store(o);

@@ -12,7 +12,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "daemon_harness.hpp"
+#include "../../support/daemon_harness.hpp"
 
 namespace disttgl::memory_daemon::test {
 namespace {

@@ -7,7 +7,7 @@
 #include <functional>
 #include <memory>
 
-#include "daemon_harness.hpp"
+#include "../../support/daemon_harness.hpp"
 
 namespace disttgl::memory_daemon::test {
 namespace {

@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <memory>
 
-#include "daemon_harness.hpp"
+#include "../../support/daemon_harness.hpp"
 #include "disttgl/memory_daemon/memory_state.hpp"
 
 namespace disttgl::memory_daemon::test {

@@ -9,7 +9,7 @@
 #include <future>
 #include <memory>
 
-#include "daemon_harness.hpp"
+#include "../../support/daemon_harness.hpp"
 #include "disttgl/memory_daemon/memory_state.hpp"
 
 namespace disttgl::memory_daemon::test {

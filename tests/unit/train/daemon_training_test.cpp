@@ -17,12 +17,12 @@
 #include <string>
 #include <vector>
 
-#include "../../support/daemon_process.hpp"
+#include "../../support/daemon_harness.hpp"
 
 namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-using disttgl::testing::DaemonProcess;
+using disttgl::memory_daemon::test::DaemonProcess;
 using Clock = std::chrono::steady_clock;
 
 const std::string kCollegeMsg =
@@ -123,7 +123,7 @@ TEST(DaemonTraining, BitIdenticalToInProcessMemoryOverTcpAndUnixAtDepthZeroAndOn
   EXPECT_EQ(l1.losses, reference.losses) << "in-process, depth 1";
   EXPECT_EQ(l1.test_ap, reference.test_ap) << "in-process, depth 1";
 
-  DaemonProcess daemon;
+  DaemonProcess daemon(std::vector<std::string>{});
   for (const std::string& address : {daemon.tcp_address(), daemon.unix_address()}) {
     for (const int depth : {0, 1}) {
       const std::string what = address + " depth " + std::to_string(depth);
@@ -145,7 +145,7 @@ TEST(DaemonTraining, BitIdenticalToInProcessMemoryOverTcpAndUnixAtDepthZeroAndOn
 }
 
 TEST(DaemonTraining, ADaemonKilledMidTrainingEndsTheTrainerWithinItsTimeout) {
-  DaemonProcess daemon;
+  DaemonProcess daemon(std::vector<std::string>{});
   const auto dir = temp_dir("killed_daemon");
   const auto log = temp_dir("killed_daemon.log");
   const pid_t trainer = spawn_trainer(train_args(dir, 3) + " --memory-timeout 5 " +
@@ -167,7 +167,7 @@ TEST(DaemonTraining, ADaemonKilledMidTrainingEndsTheTrainerWithinItsTimeout) {
 }
 
 TEST(DaemonTraining, ATrainerKilledMidEpochLeavesTheDaemonServingTheNext) {
-  DaemonProcess daemon;
+  DaemonProcess daemon(std::vector<std::string>{});
   const auto dir = temp_dir("killed_trainer");
   const auto log = temp_dir("killed_trainer.log");
   const pid_t first = spawn_trainer(train_args(dir) + " --memory-daemon " + daemon.tcp_address(),
@@ -180,7 +180,7 @@ TEST(DaemonTraining, ATrainerKilledMidEpochLeavesTheDaemonServingTheNext) {
   fs::remove_all(dir.string() + ".tmp-" + std::to_string(first));
   // The next trainer resets the memory and trains exactly as on a fresh daemon.
   const auto [code, out] = run(train_args(dir) + " --memory-daemon " + daemon.unix_address());
-  ASSERT_EQ(code, 0) << out << "\ndaemon log:\n" << daemon.log_text();
+  ASSERT_EQ(code, 0) << out << "\ndaemon log:\n" << daemon.log();
   const auto reference_dir = temp_dir("killed_trainer_ref");
   const auto [rcode, rout] = run(train_args(reference_dir));
   ASSERT_EQ(rcode, 0) << rout;

@@ -37,7 +37,7 @@ struct TrainArgs {
   bool general = false;  // import a raw --data file as one id space (prepare --general)
   std::string memory_daemon;
   double memory_timeout = 60.0;
-  int pipeline_depth = 1;
+  int pipeline_depth = -1;  // auto
   std::string job = "disttgl";
   bool no_memory_shm = false;
 };
@@ -118,8 +118,9 @@ void add_common(CLI::App* cmd, TrainArgs& a) {
       ->check(CLI::Range(0.1, 86400.0));
   cmd->add_option("--pipeline-depth", a.pipeline_depth,
                   "batches sampled, gathered and (with a daemon) read from memory ahead of the "
-                  "one computing, on a background thread; 0 = sequential")
-      ->capture_default_str()
+                  "one computing, on a background thread; 0 = sequential; default: 1 with "
+                  "--memory-daemon, 0 without (on few cores the extra thread costs more than "
+                  "it hides; docs/performance.md)")
       ->check(CLI::Range(0, 16));
   cmd->add_flag("--no-memory-shm", a.no_memory_shm,
                 "with a unix: daemon address, send rows over the socket instead of through the "

@@ -111,6 +111,47 @@ TEST(DaemonMemoryStore, CheckpointsMoveBetweenTheDaemonAndTheLocalStore) {
   EXPECT_TRUE(torch::equal(remote->read(all).mail, local->read(all).mail));
 }
 
+TEST(DaemonMemoryStore, UnixConnectionsMoveRowsThroughSharedMemoryWithTheSocketsResults) {
+  DaemonProcess daemon(std::vector<std::string>{});
+  auto shm_options = options_for(daemon);
+  shm_options.daemon_address = daemon.unix_address();
+  auto socket_options = shm_options;
+  socket_options.shared_memory = false;
+  auto tcp_options = options_for(daemon);
+  auto shm = make_memory_store(shm_options);
+  auto socket = make_memory_store(socket_options);
+  auto tcp = make_memory_store(tcp_options);
+  EXPECT_EQ(dynamic_cast<DaemonMemoryStore&>(*shm).transport(), "shared memory");
+  EXPECT_EQ(dynamic_cast<DaemonMemoryStore&>(*socket).transport(), "socket");
+  EXPECT_EQ(dynamic_cast<DaemonMemoryStore&>(*tcp).transport(), "socket");
+  // Writes alternate between the shared-memory and the socket paths; every path reads the
+  // same rows, also a read of more rows than a slot holds (duplicates: the socket fallback).
+  shm->write(0, 0, i64({4, 1, 4}), encoded_rows(3, 3, 6, 0.5));
+  tcp->write(1, 0, i64({2, 7}), encoded_rows(2, 3, 6, 9.0));
+  shm->write(2, 0, i64({7}), encoded_rows(1, 3, 6, 20.0));
+  const torch::Tensor all = torch::arange(8, torch::kLong);
+  const torch::Tensor many = all.repeat({50});  // 400 rows > one slot of 8 nodes' rows
+  for (const torch::Tensor& nodes : {all, many}) {
+    // Three clients of one memory group: each names the logical batch it reads.
+    const MemoryRows a = shm->read_async(3, nodes).get();
+    const MemoryRows b = socket->read_async(3, nodes).get();
+    const MemoryRows c = tcp->read_async(3, nodes).get();
+    for (const MemoryRows* other : {&b, &c}) {
+      EXPECT_TRUE(torch::equal(a.memory, other->memory));
+      EXPECT_TRUE(torch::equal(a.memory_ts, other->memory_ts));
+      EXPECT_TRUE(torch::equal(a.mail, other->mail));
+      EXPECT_TRUE(torch::equal(a.mail_ts, other->mail_ts));
+      EXPECT_TRUE(torch::equal(a.mail_eid, other->mail_eid));
+    }
+  }
+  EXPECT_DOUBLE_EQ(shm->read(i64({7})).memory_ts[0].item<double>(), 20.5);
+  // Rows viewing a slot stay valid after the store that read them is gone.
+  const MemoryRows kept = shm->read(i64({4}));
+  EXPECT_EQ(shm->next_batch(), 3);
+  shm.reset();
+  EXPECT_DOUBLE_EQ(kept.memory_ts[0].item<double>(), 10.0 * 2 + 0.5 + 0.5);
+}
+
 TEST(DaemonMemoryStore, AHandshakeWithOtherDimensionsIsAConfigErrorNamingTheField) {
   DaemonProcess daemon(std::vector<std::string>{});
   auto first = make_memory_store(options_for(daemon, 8, 3));

@@ -177,12 +177,14 @@ struct Trainer::State {
       mo.job = opt.job;
       mo.dataset_fingerprint = dataset_fingerprint(ds);
       mo.shared_memory = opt.memory_shared_memory;
+      if (opt.pipeline_depth < 0) opt.pipeline_depth = opt.memory_daemon.empty() ? 0 : 1;
       store = make_memory_store(mo);
       if (const auto* d = dynamic_cast<const DaemonMemoryStore*>(store.get())) {
         spdlog::info("node memory in {} over {} (pipeline depth {})", d->backend_name(),
                      d->transport(), opt.pipeline_depth);
       }
     }
+    if (opt.pipeline_depth < 0) opt.pipeline_depth = 0;  // static pre-training: no memory
     model = TGNNModel(m);
     model->to(device);
     optimizer = std::make_unique<torch::optim::Adam>(model->parameters(),
@@ -459,6 +461,8 @@ EvalMetrics Trainer::fit() {
        rate_count > 0 ? rate_sum / static_cast<double>(rate_count) : 0.0},
       {"seed", s.opt.seed},
       {"threads", s.opt.threads},
+      {"memory_backend", s.store ? s.store->backend_name() : std::string("none")},
+      {"pipeline_depth", s.opt.pipeline_depth},
       {"config", yaml_to_json(YAML::Load(s.meta.config_yaml))},
       {"static_memory", s.opt.static_memory_file},
       {"dataset",

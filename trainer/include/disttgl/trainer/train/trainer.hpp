@@ -44,8 +44,9 @@ struct RunOptions {
   /// With a "unix:" daemon address, move rows through shared memory (else the socket).
   bool memory_shared_memory = true;
   std::string job = "disttgl";     ///< job name in the daemon's HELLO
-  /// Batches sampled and gathered ahead on a background thread (0: sequential).
-  int pipeline_depth = 1;
+  /// Batches sampled, gathered and read from memory ahead on a background thread (0:
+  /// sequential; -1: 1 with a memory daemon, 0 without).
+  int pipeline_depth = -1;
 };
 
 struct EvalMetrics {

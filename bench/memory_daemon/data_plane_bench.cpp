@@ -182,8 +182,8 @@ int main(int argc, char** argv) {
                              Transport{"daemon, Unix socket", daemon.unix_socket, false},
                              Transport{"daemon, shared memory", daemon.unix_socket, true}}) {
     const std::string& label = t.label;
-    DaemonMemoryStoreOptions o;
-    o.address = t.address;
+    MemoryBackendOptions o;
+    o.daemon_address = t.address;
     o.shared_memory = t.shm;
     o.num_nodes = ds.num_nodes;
     o.memory_dim = kMemoryDim;

@@ -5,6 +5,8 @@
 // timeout whichever request it was blocked on.
 #include "disttgl/memory_daemon/client.hpp"
 
+#include "cat.hpp"
+
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -27,14 +29,9 @@ namespace disttgl::memory_daemon {
 namespace asio = boost::asio;
 using GenericSocket = asio::generic::stream_protocol::socket;
 
-namespace {
+using detail::cat;
 
-template <typename... Args>
-std::string cat(const Args&... args) {
-  std::ostringstream os;
-  (os << ... << args);
-  return os.str();
-}
+namespace {
 
 struct Reply {
   FrameHeader header;
@@ -409,6 +406,10 @@ asio::generic::stream_protocol::endpoint resolve(asio::io_context& io, const std
   const std::string port = address.substr(colon + 1);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
+  }
+  if (!valid_port(port)) {
+    throw std::invalid_argument(cat("memory daemon address '", address, "': port '", port,
+                                    "' is not a number in [0, 65535]"));
   }
   asio::ip::tcp::resolver resolver(io);
   boost::system::error_code ec;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <cstdio>
 #include <exception>
 #include <memory>
@@ -79,6 +80,7 @@ ServerOptions to_options(const Flags& f, const CLI::App& app) {
   o.snapshot_on_exit = f.snapshot_on_exit;
   o.restore = f.restore;
   o.port_file = f.port_file;
+  if (!std::isfinite(f.wait_timeout)) throw ConfigError("--wait-timeout: must be a number of seconds");
   o.group.wait_timeout_s = f.wait_timeout;
   o.group.max_payload_bytes = f.max_frame_bytes;
   o.group.daemon_version = std::string("disttgl-memory-daemon ") + DISTTGL_DAEMON_VERSION;

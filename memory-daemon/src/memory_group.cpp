@@ -374,7 +374,9 @@ void MemoryGroup::on_read_timeout(std::uint64_t key) {
   reads_.erase(it);
   w.to.error(ErrorCode::kTimeout,
              fmt::format("READ for batch {} waited {} s; writes of batch {} have not arrived "
-                         "(shards received: {})",
+                         "(shards received: {}; a trainer sends a READ up to its pipeline depth "
+                         "of batches early, so --wait-timeout must exceed that many batches' "
+                         "compute time)",
                          w.batch, timeout_text(), next_batch_, shards_text()));
 }
 

@@ -3,6 +3,8 @@
 // copied with memcpy rather than converted element by element.
 #include "disttgl/memory_daemon/protocol.hpp"
 
+#include "cat.hpp"
+
 #include <bit>
 #include <cstring>
 #include <limits>
@@ -13,14 +15,9 @@ namespace disttgl::memory_daemon {
 static_assert(std::endian::native == std::endian::little,
               "the memory-daemon protocol is little-endian; add byte swapping for this host");
 
-namespace {
+using detail::cat;
 
-template <typename... Args>
-std::string cat(const Args&... args) {
-  std::ostringstream os;
-  (os << ... << args);
-  return os.str();
-}
+namespace {
 
 [[noreturn]] void malformed(std::string_view what, const std::string& detail) {
   throw ProtocolError(ErrorCode::kMalformed, cat(what, ": ", detail));
@@ -147,6 +144,16 @@ RowsView get_rows(Reader& rd, std::int64_t n, std::int64_t slots, const Dimensio
 constexpr std::int64_t kMaxRows = std::int64_t{1} << 40;
 
 }  // namespace
+
+bool valid_port(std::string_view port) {
+  if (port.empty() || port.size() > 5) return false;
+  unsigned value = 0;
+  for (const char c : port) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + static_cast<unsigned>(c - '0');
+  }
+  return value <= 65535;
+}
 
 std::string_view type_name(MsgType type) {
   switch (type) {

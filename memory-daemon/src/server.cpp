@@ -111,6 +111,9 @@ void Server::bind_tcp() {
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }
+  if (!valid_port(port)) {
+    throw ConfigError("--listen: port '" + port + "' is not a number in [0, 65535]");
+  }
   boost::system::error_code ec;
   tcp::resolver resolver(io_);
   const auto results =
@@ -262,6 +265,15 @@ void Server::dispatch(const std::shared_ptr<Connection>& conn, const FrameHeader
       const Hello hello = decode_hello(payload);
       try {
         const HelloOk ok = group_.hello(hello);
+        for (const auto& [other_id, other] : connections_) {
+          if (other != conn && other->hello_done && other->rank == hello.rank && !other->closed()) {
+            // Allowed (a trainer restarting before its old connection is seen closed), but
+            // two live trainers on one rank reset each other's memory: say so.
+            spdlog::warn("{}: rank {} is also held by live {}; two trainers on one rank of a "
+                         "memory group will reset each other's memory",
+                         conn->describe(), hello.rank, other->describe());
+          }
+        }
         conn->hello_done = true;
         conn->rank = hello.rank;
         spdlog::info("{}: HELLO job '{}', memory group {}, layout i={},j={},k={}", conn->describe(),

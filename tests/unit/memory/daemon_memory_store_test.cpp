@@ -31,8 +31,8 @@ class OwningDaemonStore {
   static std::unique_ptr<MemoryStore> make(bool unix_socket, std::int64_t n, std::int64_t d,
                                            std::int64_t slots) {
     auto daemon = std::make_shared<DaemonProcess>(std::vector<std::string>{});
-    DaemonMemoryStoreOptions o;
-    o.address = unix_socket ? daemon->unix_address() : daemon->tcp_address();
+    MemoryBackendOptions o;
+    o.daemon_address = unix_socket ? daemon->unix_address() : daemon->tcp_address();
     o.timeout = 10s;
     o.num_nodes = n;
     o.memory_dim = d;
@@ -195,6 +195,15 @@ TEST(DaemonMemoryStore, AnUnreachableDaemonFailsWithinTheTimeoutNamingTheAddress
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
   o.daemon_address = "no-port-here";
   EXPECT_THROW(make_memory_store(o), ConfigError);
+  o.daemon_address = "127.0.0.1:99999";  // a resolver would wrap it to port 34463
+  try {
+    make_memory_store(o);
+    FAIL() << "port 99999 accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("port '99999' is not a number in [0, 65535]"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(DaemonMemoryStore, ADaemonKilledMidUseFailsTheNextCallWithinTheTimeout) {

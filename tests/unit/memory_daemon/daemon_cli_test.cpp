@@ -42,6 +42,8 @@ struct BadFlags {
 TEST(DaemonCli, BadFlagsExitTwoWithAMessage) {
   const BadFlags cases[] = {
       {{"--bogus"}, "--bogus"},
+      {{"--listen", "127.0.0.1:99999"}, "--listen: port '99999' is not a number in [0, 65535]"},
+      {{"--listen", "127.0.0.1:0", "--wait-timeout", "nan"}, "--wait-timeout"},
       {{}, "give --listen HOST:PORT, --unix PATH or both"},
       {{"--listen", "127.0.0.1:0", "--layout", "i=0"},
        "--layout: i must be a whole number >= 1, got '0'"},

@@ -245,7 +245,8 @@ TEST(DaemonReset, AParkedReadTimesOutNamingTheMissingShards) {
   EXPECT_EQ(std::string(e.what()),
             "memory daemon " + c.address() +
                 ": READ for batch 1 waited 1 s; writes of batch 0 have not arrived (shards "
-                "received: [1] of 2)");
+                "received: [1] of 2; a trainer sends a READ up to its pipeline depth of batches early, "
+                "so --wait-timeout must exceed that many batches' compute time)");
 }
 
 TEST(DaemonHello, TheFirstTrainerHelloFixesTheDimensions) {

@@ -38,6 +38,10 @@ auto translate(Fn&& fn) -> decltype(fn()) {
         throw MemoryBackendError(e.what());
       case md::ErrorCode::kBadSnapshot:
         throw InputError(e.what());
+      case md::ErrorCode::kBatchOrder:
+        // This trainer keeps its own order, so another client moved the group's sequence.
+        throw MemoryBackendError(str_cat(e.what(), " (did another trainer reset or write this "
+                                                   "memory group? one trainer per rank)"));
       default:
         throw InternalError(e.what());
     }
@@ -62,7 +66,7 @@ torch::Tensor view(std::span<const T> data, std::vector<std::int64_t> sizes,
 
 }  // namespace
 
-DaemonMemoryStore::DaemonMemoryStore(const DaemonMemoryStoreOptions& options)
+DaemonMemoryStore::DaemonMemoryStore(const MemoryBackendOptions& options)
     : options_(options) {
   if (options.device.is_cuda() && !torch::cuda::is_available()) {
     throw ConfigError("memory store: device " + options.device.str() +
@@ -78,7 +82,7 @@ DaemonMemoryStore::DaemonMemoryStore(const DaemonMemoryStoreOptions& options)
     constexpr std::uint64_t kPage = 4096;
     shm.slot_bytes = std::min<std::uint64_t>((all_rows + kPage - 1) / kPage * kPage, 256ULL << 20);
     client_ = translate(
-        [&] { return std::make_unique<md::DaemonClient>(options.address, options.timeout, shm); });
+        [&] { return std::make_unique<md::DaemonClient>(options.daemon_address, options.timeout, shm); });
   } catch (const std::invalid_argument& e) {
     throw ConfigError(str_cat("--memory-daemon: ", e.what()));
   }
@@ -95,7 +99,7 @@ DaemonMemoryStore::DaemonMemoryStore(const DaemonMemoryStoreOptions& options)
 
 DaemonMemoryStore::~DaemonMemoryStore() = default;
 
-std::string DaemonMemoryStore::backend_name() const { return "daemon " + options_.address; }
+std::string DaemonMemoryStore::backend_name() const { return "daemon " + options_.daemon_address; }
 
 std::string DaemonMemoryStore::transport() const {
   if (client_->shared_memory()) return "shared memory";
@@ -209,20 +213,7 @@ std::unique_ptr<MemoryStore> make_memory_store(const MemoryBackendOptions& o) {
     lo.device = o.device;
     return std::make_unique<LocalMemoryStore>(lo);
   }
-  DaemonMemoryStoreOptions d;
-  d.address = o.daemon_address;
-  d.timeout = o.timeout;
-  d.num_nodes = o.num_nodes;
-  d.memory_dim = o.memory_dim;
-  d.mail_dim = o.mail_dim;
-  d.mailbox_size = o.mailbox_size;
-  d.device = o.device;
-  d.job = o.job;
-  d.memory_group = o.memory_group;
-  d.rank = o.rank;
-  d.dataset_fingerprint = o.dataset_fingerprint;
-  d.shared_memory = o.shared_memory;
-  return std::make_unique<DaemonMemoryStore>(d);
+  return std::make_unique<DaemonMemoryStore>(o);
 }
 
 }  // namespace disttgl::trainer

@@ -303,6 +303,9 @@ std::uint64_t place_write(std::span<std::byte> out, std::int64_t batch, std::int
                           std::span<const std::int64_t> nodes, const RowsView& rows,
                           const Dimensions& dims);
 
+/// True when `port` is a decimal TCP port in [0, 65535] (name resolvers would wrap 99999).
+bool valid_port(std::string_view port);
+
 /// Longest path or job name accepted (bytes).
 inline constexpr std::uint32_t kMaxStringBytes = 4096;
 

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "disttgl/common/error.hpp"
+#include "disttgl/trainer/memory/memory_backend.hpp"
 #include "disttgl/trainer/memory/memory_store.hpp"
 
 namespace disttgl::memory_daemon {
@@ -36,30 +37,11 @@ class MemoryBackendError : public IoError {
   using IoError::IoError;
 };
 
-struct DaemonMemoryStoreOptions {
-  std::string address;                      ///< "HOST:PORT" or "unix:PATH"
-  std::chrono::milliseconds timeout{60000};  ///< per call, connection included
-  std::int64_t num_nodes = 0;
-  std::int64_t memory_dim = 100;
-  std::int64_t mail_dim = 200;
-  std::int64_t mailbox_size = 1;
-  torch::Device device = torch::kCPU;  ///< where read() returns rows
-  // The HELLO identity (docs/memory-daemon-protocol.md).
-  std::string job = "disttgl";
-  std::int32_t memory_group = 0;
-  std::int32_t rank = 0;  ///< rank within the memory group
-  std::int32_t layout_i = 1, layout_j = 1, layout_k = 1;
-  std::uint64_t dataset_fingerprint = 0;
-  /// On a "unix:" address, move rows through a shared-memory segment the daemon owns (the
-  /// socket then carries only control frames). Slots hold a read of every node (capped at
-  /// 256 MiB; bigger reads and writes use the socket).
-  bool shared_memory = true;
-};
-
 class DaemonMemoryStore final : public MemoryStore {
  public:
-  /// Connects and says HELLO. Throws MemoryBackendError / ConfigError as above.
-  explicit DaemonMemoryStore(const DaemonMemoryStoreOptions& options);
+  /// Connects to options.daemon_address and says HELLO. Throws MemoryBackendError /
+  /// ConfigError as above.
+  explicit DaemonMemoryStore(const MemoryBackendOptions& options);
   ~DaemonMemoryStore() override;
 
   std::string backend_name() const override;  ///< "daemon ADDRESS"
@@ -88,7 +70,7 @@ class DaemonMemoryStore final : public MemoryStore {
   std::uint64_t bytes_received() const;
 
  private:
-  DaemonMemoryStoreOptions options_;
+  MemoryBackendOptions options_;
   std::unique_ptr<memory_daemon::DaemonClient> client_;
   std::int64_t next_batch_ = 0;
 };

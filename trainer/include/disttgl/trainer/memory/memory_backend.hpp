@@ -16,17 +16,24 @@ namespace disttgl::trainer {
 struct MemoryBackendOptions {
   /// Empty: in-process LocalMemoryStore. Else a daemon address, "HOST:PORT" or "unix:PATH".
   std::string daemon_address;
-  std::chrono::milliseconds timeout{60000};  ///< every daemon call (seconds on the CLI)
   std::int64_t num_nodes = 0;
   std::int64_t memory_dim = 100;
   std::int64_t mail_dim = 200;
   std::int64_t mailbox_size = 1;
-  torch::Device device = torch::kCPU;
+  torch::Device device = torch::kCPU;  ///< where read() returns rows
+  // Daemon only.
+  std::chrono::milliseconds timeout{60000};  ///< every call, connecting included
+  /// The HELLO identity (docs/memory-daemon-protocol.md): job, memory group, rank within the
+  /// group, DistTGL layout, and the dataset (dataset_fingerprint in pipeline.hpp).
   std::string job = "disttgl";
   std::int32_t memory_group = 0;
   std::int32_t rank = 0;
+  std::int32_t layout_i = 1, layout_j = 1, layout_k = 1;
   std::uint64_t dataset_fingerprint = 0;
-  bool shared_memory = true;  ///< DaemonMemoryStoreOptions::shared_memory
+  /// On a "unix:" address, move rows through a shared-memory segment the daemon owns (the
+  /// socket then carries only control frames). Slots hold a read of every node (capped at
+  /// 256 MiB; bigger reads and writes use the socket).
+  bool shared_memory = true;
 };
 
 /// Builds the backend. Throws ConfigError for bad sizes (naming the field), ConfigError for a

@@ -126,8 +126,9 @@ class MemoryStore {
   virtual PendingRows read_async(std::int64_t batch, const torch::Tensor& nodes) = 0;
 
   /// The write of shard `shard` of logical batch `batch` (== next_batch()), with the
-  /// last-occurrence semantics of write(nodes, rows). Throws InternalError for a batch or
-  /// shard out of order.
+  /// last-occurrence semantics of write(nodes, rows). A batch or shard out of order throws
+  /// InternalError in-process; a shared store throws MemoryBackendError (another client of
+  /// the memory group may have moved the sequence). Nothing is applied then.
   virtual void write(std::int64_t batch, std::int32_t shard, const torch::Tensor& nodes,
                      const MemoryRows& rows) = 0;
 

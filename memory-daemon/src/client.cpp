@@ -102,8 +102,6 @@ struct DaemonClient::Impl {
   std::atomic<std::uint64_t> received{0};
   std::shared_ptr<SlotPool> shm;  // set before the read loop starts, then read-only
   std::string shm_status;
-  std::atomic<std::uint64_t> shm_transfers{0};
-  std::atomic<std::uint64_t> socket_transfers{0};
 
   // ATTACH_SHM before the read loop starts: its reply carries the segment's file
   // descriptor, which only recvmsg can receive. Leaves shm empty (and says why) when the
@@ -485,8 +483,6 @@ std::uint64_t DaemonClient::bytes_sent() const { return impl_->sent.load(); }
 std::uint64_t DaemonClient::bytes_received() const { return impl_->received.load(); }
 bool DaemonClient::shared_memory() const { return impl_->shm != nullptr; }
 const std::string& DaemonClient::shared_memory_status() const { return impl_->shm_status; }
-std::uint64_t DaemonClient::shm_transfers() const { return impl_->shm_transfers.load(); }
-std::uint64_t DaemonClient::socket_transfers() const { return impl_->socket_transfers.load(); }
 
 HelloOk DaemonClient::hello(const Hello& hello) {
   auto [id, future] = impl_->send(MsgType::kHello, encode_hello(hello));
@@ -524,7 +520,6 @@ DaemonClient::PendingRead DaemonClient::read_async(std::int64_t batch,
     lease->index = *slot;
     auto [id, future] = impl_->send(MsgType::kReadShm, encode_read_shm(*slot, batch, nodes));
     auto shared = std::make_shared<std::future<Reply>>(std::move(future));
-    ++impl_->shm_transfers;
     p.future_ = std::async(std::launch::deferred, [this, shared, batch, lease]() {
       Reply r;
       try {
@@ -547,7 +542,6 @@ DaemonClient::PendingRead DaemonClient::read_async(std::int64_t batch,
     });
     return p;
   }
-  ++impl_->socket_transfers;
   auto [id, future] = impl_->send(MsgType::kRead, encode_read(batch, nodes));
   // Adapt the reply future: decoding happens in get(), on the caller's thread.
   auto shared = std::make_shared<std::future<Reply>>(std::move(future));
@@ -570,13 +564,11 @@ std::int64_t DaemonClient::write(std::int64_t batch, std::int32_t shard,
     const std::uint64_t bytes = place_write(pool->slot(pool->read_slots), batch, shard, nodes,
                                             rows, impl_->current_dims());
     if (bytes > 0) {
-      ++impl_->shm_transfers;
       auto [id, future] = impl_->send(MsgType::kWriteShm, encode_write_shm(pool->read_slots, bytes));
       Reply r = impl_->wait(future, MsgType::kWriteShm, batch);
       return decode_i64(r.payload, "WRITE_SHM_OK");
     }
   }
-  ++impl_->socket_transfers;
   auto [id, future] =
       impl_->send(MsgType::kWrite, encode_write(batch, shard, nodes, rows, impl_->current_dims()));
   Reply r = impl_->wait(future, MsgType::kWrite, batch);

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <span>
 #include <vector>
 
 #include "disttgl/memory_daemon/client.hpp"
@@ -55,6 +56,18 @@ std::vector<std::int64_t> node_vector(const torch::Tensor& nodes) {
   return {p, p + c.numel()};
 }
 
+// The elements of a CPU contiguous tensor (the wire form of rows).
+template <typename T>
+std::span<const T> span_of(const torch::Tensor& t) {
+  return {t.data_ptr<T>(), static_cast<std::size_t>(t.numel())};
+}
+
+template <typename T>
+std::vector<T> vector_of(const torch::Tensor& t) {
+  const std::span<const T> s = span_of<T>(t);
+  return {s.begin(), s.end()};
+}
+
 // A tensor viewing `data` inside the reply buffer `owner` keeps alive.
 template <typename T>
 torch::Tensor view(std::span<const T> data, std::vector<std::int64_t> sizes,
@@ -91,13 +104,17 @@ DaemonMemoryStore::DaemonMemoryStore(const MemoryBackendOptions& options)
   hello.memory_group = options.memory_group;
   hello.rank = options.rank;
   hello.layout = {options.layout_i, options.layout_j, options.layout_k};
-  hello.dims = {options.num_nodes, options.memory_dim, options.mail_dim, options.mailbox_size};
+  hello.dims = dims();
   hello.dataset_fingerprint = options.dataset_fingerprint;
   const md::HelloOk ok = translate([&] { return client_->hello(hello); });
   next_batch_ = ok.next_batch;
 }
 
 DaemonMemoryStore::~DaemonMemoryStore() = default;
+
+md::Dimensions DaemonMemoryStore::dims() const {
+  return {options_.num_nodes, options_.memory_dim, options_.mail_dim, options_.mailbox_size};
+}
 
 std::string DaemonMemoryStore::backend_name() const { return "daemon " + options_.daemon_address; }
 
@@ -139,19 +156,13 @@ void DaemonMemoryStore::write(std::int64_t batch, std::int32_t shard, const torc
                      rows.mail.detach().to(torch::kCPU).contiguous(),
                      rows.mail_ts.detach().to(torch::kCPU).contiguous(),
                      rows.mail_eid.detach().to(torch::kCPU).contiguous()};
-  const std::int64_t n = nodes.size(0);
-  const auto span_of = [](const torch::Tensor& t, auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    return std::span<const T>(t.data_ptr<T>(), static_cast<std::size_t>(t.numel()));
-  };
-  md::RowsView view_rows;
-  view_rows.n = n;
-  view_rows.slots = 1;
-  view_rows.memory = span_of(c.memory, static_cast<float*>(nullptr));
-  view_rows.memory_ts = span_of(c.memory_ts, static_cast<double*>(nullptr));
-  view_rows.mail = span_of(c.mail, static_cast<float*>(nullptr));
-  view_rows.mail_ts = span_of(c.mail_ts, static_cast<double*>(nullptr));
-  view_rows.mail_eid = span_of(c.mail_eid, static_cast<std::int64_t*>(nullptr));
+  const md::RowsView view_rows{nodes.size(0),
+                               1,
+                               span_of<float>(c.memory),
+                               span_of<double>(c.memory_ts),
+                               span_of<float>(c.mail),
+                               span_of<double>(c.mail_ts),
+                               span_of<std::int64_t>(c.mail_eid)};
   next_batch_ = translate([&] { return client_->write(batch, shard, node_vector(nodes), view_rows); });
 }
 
@@ -161,8 +172,7 @@ void DaemonMemoryStore::reset() {
 
 void DaemonMemoryStore::save(torch::serialize::OutputArchive& archive) const {
   const std::vector<std::byte> bytes = translate([&] { return client_->snapshot(); });
-  md::MemoryState state({options_.num_nodes, options_.memory_dim, options_.mail_dim,
-                         options_.mailbox_size});
+  md::MemoryState state(dims());
   const std::int64_t next_batch = translate([&] { return state.restore(bytes); });
   const std::int64_t n = options_.num_nodes;
   const std::int64_t s = options_.mailbox_size;
@@ -183,20 +193,11 @@ void DaemonMemoryStore::load(torch::serialize::InputArchive& archive) {
   const detail::MemoryTensors t =
       detail::load_memory_tensors(archive, options_.num_nodes, options_.memory_dim,
                                   options_.mail_dim, options_.mailbox_size);
-  const auto vec = [](const torch::Tensor& x, auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    const T* p = x.data_ptr<T>();
-    return std::vector<T>(p, p + x.numel());
-  };
-  md::MemoryState state({options_.num_nodes, options_.memory_dim, options_.mail_dim,
-                         options_.mailbox_size});
+  md::MemoryState state(dims());
   translate([&] {
-    state.assign(vec(t.memory, static_cast<float*>(nullptr)),
-                 vec(t.memory_ts, static_cast<double*>(nullptr)),
-                 vec(t.mail, static_cast<float*>(nullptr)),
-                 vec(t.mail_ts, static_cast<double*>(nullptr)),
-                 vec(t.mail_eid, static_cast<std::int64_t*>(nullptr)),
-                 vec(t.next_mail_pos, static_cast<std::int64_t*>(nullptr)));
+    state.assign(vector_of<float>(t.memory), vector_of<double>(t.memory_ts),
+                 vector_of<float>(t.mail), vector_of<double>(t.mail_ts),
+                 vector_of<std::int64_t>(t.mail_eid), vector_of<std::int64_t>(t.next_mail_pos));
     return 0;
   });
   const std::vector<std::byte> bytes = state.snapshot(t.next_batch);

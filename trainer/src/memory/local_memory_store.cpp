@@ -115,14 +115,11 @@ void LocalMemoryStore::write(std::int64_t batch, std::int32_t shard, const torch
   torch::NoGradGuard no_grad;
   const torch::Tensor idx = nodes.to(options_.device).contiguous();
   const MemoryRows local = rows.detach().to(options_.device);
-#ifdef DISTTGL_WITH_CUDA
   if (options_.device.is_cuda()) {
-    write_cuda(idx, local);
-    ++next_batch_;
-    return;
+    write_cuda(idx, local);  // write_generic in builds without the kernels
+  } else {
+    write_generic(idx, local);
   }
-#endif
-  write_generic(idx, local);
   ++next_batch_;
 }
 

@@ -165,6 +165,11 @@ struct Trainer::State {
       so.seed = opt.seed;
       sampler = std::make_unique<TemporalSampler>(graph, so);
     }
+    // Default depth: prefetching pays for a daemon's round trip; in-process on few cores the
+    // extra thread costs more than it hides (docs/performance.md).
+    if (opt.pipeline_depth < 0) {
+      opt.pipeline_depth = !opt.pretrain_static && !opt.memory_daemon.empty() ? 1 : 0;
+    }
     if (!opt.pretrain_static) {
       MemoryBackendOptions mo;
       mo.daemon_address = opt.memory_daemon;
@@ -175,16 +180,14 @@ struct Trainer::State {
       mo.mailbox_size = m.mailbox_size;
       mo.device = device;
       mo.job = opt.job;
-      mo.dataset_fingerprint = dataset_fingerprint(ds);
+      if (!opt.memory_daemon.empty()) mo.dataset_fingerprint = dataset_fingerprint(ds);
       mo.shared_memory = opt.memory_shared_memory;
-      if (opt.pipeline_depth < 0) opt.pipeline_depth = opt.memory_daemon.empty() ? 0 : 1;
       store = make_memory_store(mo);
       if (const auto* d = dynamic_cast<const DaemonMemoryStore*>(store.get())) {
         spdlog::info("node memory in {} over {} (pipeline depth {})", d->backend_name(),
                      d->transport(), opt.pipeline_depth);
       }
     }
-    if (opt.pipeline_depth < 0) opt.pipeline_depth = 0;  // static pre-training: no memory
     model = TGNNModel(m);
     model->to(device);
     optimizer = std::make_unique<torch::optim::Adam>(model->parameters(),

@@ -73,7 +73,6 @@ class DaemonClient {
   class PendingRead {
    public:
     PendingRead() = default;
-    bool valid() const { return future_.valid(); }
     ReadResult get();
 
    private:
@@ -102,9 +101,6 @@ class DaemonClient {
   /// True when rows move through shared memory; else why not ("" before any attempt).
   bool shared_memory() const;
   const std::string& shared_memory_status() const;
-  /// Reads and writes that used the shared-memory slots, and those that used the socket.
-  std::uint64_t shm_transfers() const;
-  std::uint64_t socket_transfers() const;
 
   /// Bytes sent and received on this connection so far (headers included).
   std::uint64_t bytes_sent() const;

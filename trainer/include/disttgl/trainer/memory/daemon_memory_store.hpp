@@ -5,13 +5,16 @@
 // sent a whole batch ahead: the daemon answers it right after the previous batch's write.
 //
 // Rows read arrive as one reply buffer, or in a shared-memory slot (Unix socket), that the
-// returned tensors view without a copy (CPU); on a CUDA device they are copied over. Checkpoints use the keys of every backend
-// (memory_store.hpp), taken from an inline snapshot of the daemon's state.
+// returned tensors view without a copy (CPU); on a CUDA device they are copied over.
+// Checkpoints use the keys of every backend (memory_store.hpp), taken from an inline snapshot
+// of the daemon's state.
 //
-// Errors: an unreachable daemon, a broken connection or a reply missing for longer than
-// `timeout` throw MemoryBackendError ("memory daemon ADDRESS: ..."); a HELLO the daemon
-// refuses (other dimensions, dataset fingerprint, job or layout) throws ConfigError naming
-// the field; other refusals (a batch out of order, ...) are bugs: InternalError.
+// Errors: an unreachable daemon, a broken connection, a reply missing for longer than
+// `timeout`, or a refusal that another client of the group caused (a batch out of order, a
+// READ aborted by a RESET) throw MemoryBackendError ("memory daemon ADDRESS: ..."); a HELLO
+// the daemon refuses (other dimensions, dataset fingerprint, job or layout) throws
+// ConfigError naming the field; a corrupt snapshot InputError; other refusals are bugs:
+// InternalError.
 // Thread-safety: as MemoryStore (read_async from a prefetch thread is fine).
 #pragma once
 
@@ -21,6 +24,7 @@
 #include <string>
 
 #include "disttgl/common/error.hpp"
+#include "disttgl/memory_daemon/protocol.hpp"
 #include "disttgl/trainer/memory/memory_backend.hpp"
 #include "disttgl/trainer/memory/memory_store.hpp"
 
@@ -63,13 +67,15 @@ class DaemonMemoryStore final : public MemoryStore {
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
 
-  /// "attached", "off", or why the daemon refused the shared-memory segment.
+  /// "shared memory", "socket", or "socket (shared memory refused: WHY)".
   std::string transport() const;
   /// Bytes this store sent to / received from the daemon (frame headers included).
   std::uint64_t bytes_sent() const;
   std::uint64_t bytes_received() const;
 
  private:
+  memory_daemon::Dimensions dims() const;
+
   MemoryBackendOptions options_;
   std::unique_ptr<memory_daemon::DaemonClient> client_;
   std::int64_t next_batch_ = 0;

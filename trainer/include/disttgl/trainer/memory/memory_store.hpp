@@ -71,7 +71,6 @@ class PendingRows {
  public:
   PendingRows() = default;
   explicit PendingRows(std::function<MemoryRows()> produce) : produce_(std::move(produce)) {}
-  bool valid() const { return static_cast<bool>(produce_); }
   /// Waits for the rows (bounded by the store's timeout) and returns them once; throws what
   /// the store throws (e.g. MemoryBackendError for a dead daemon).
   MemoryRows get();

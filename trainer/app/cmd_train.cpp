@@ -16,6 +16,7 @@
 #include "disttgl/trainer/data/import.hpp"
 #include "disttgl/trainer/data/prepared.hpp"
 #include "disttgl/trainer/train/config.hpp"
+#include "disttgl/trainer/train/device.hpp"
 #include "disttgl/trainer/train/trainer.hpp"
 
 namespace disttgl::trainer::app {
@@ -40,7 +41,31 @@ struct TrainArgs {
   int pipeline_depth = -1;  // auto
   std::string job = "disttgl";
   bool no_memory_shm = false;
+  std::string device;     // empty: the config's runtime.device (default auto)
+  std::string precision;  // empty: the config's runtime.precision (default fp32)
+  bool deterministic = false;
+  bool profile_stages = false;
 };
+
+constexpr const char* kDeviceHelp =
+    "compute device: cpu, cuda (the first visible GPU), cuda:N, or auto (a GPU when one is "
+    "visible, else the CPU). Default: auto (train and pretrain-static: the config's "
+    "runtime.device, itself auto by default). Sampling stays on the CPU";
+constexpr const char* kPrecisionHelp =
+    "fp32 or bf16 (autocast of the forward and loss; weights, optimizer and node memory stay "
+    "float32). Default: fp32 (train and pretrain-static: the config's runtime.precision)";
+
+// --device / --precision: checked here for syntax (exit 2 naming the flag), against the
+// machine when the trainer starts.
+void add_device_options(CLI::App* cmd, std::string& device, std::string& precision) {
+  cmd->add_option("--device", device, kDeviceHelp)->check([](const std::string& v) {
+    return is_device_syntax(v)
+               ? std::string()
+               : fmt::format("unknown device '{}' (expected auto, cpu, cuda or cuda:N)", v);
+  });
+  cmd->add_option("--precision", precision, kPrecisionHelp)
+      ->check(CLI::IsMember({"fp32", "bf16"}));
+}
 
 // --data takes a prepared directory or a raw file (imported on the fly, format detected).
 Dataset load_data(const std::string& path, bool general) {
@@ -127,6 +152,13 @@ void add_common(CLI::App* cmd, TrainArgs& a) {
                 "shared-memory segment the daemon offers");
   cmd->add_option("--job", a.job, "job name the memory daemon checks in its handshake")
       ->capture_default_str();
+  add_device_options(cmd, a.device, a.precision);
+  cmd->add_flag("--deterministic", a.deterministic,
+                "deterministic kernels only (bit-reproducible runs on one GPU, some speed cost; "
+                "the CPU path is deterministic anyway)");
+  cmd->add_flag("--profile-stages", a.profile_stages,
+                "synchronise the GPU at stage boundaries so metrics.jsonl's stage_seconds "
+                "attribute GPU time to each stage and report host_to_device apart (slower)");
 }
 
 void run_training(TrainArgs& a, bool pretrain) {
@@ -154,6 +186,9 @@ void run_training(TrainArgs& a, bool pretrain) {
                 : a.config.empty() ? parse_config("model: tgn\n", "built-in tgn defaults")
                                    : load_config(a.config);
   if (a.epochs > 0) config.optim.epochs = a.epochs;
+  if (!a.device.empty()) config.runtime.device = a.device;
+  if (!a.precision.empty()) config.runtime.precision = a.precision;
+  if (a.deterministic) config.runtime.deterministic = true;
   if (a.batch_size > 0) config.optim.batch_size = a.batch_size;
   if (pretrain && config.model.kind != ModelKind::kTgn) {
     throw ConfigError(config.source +
@@ -174,6 +209,8 @@ void run_training(TrainArgs& a, bool pretrain) {
           a.output));
     }
   }
+  // The machine check before the (possibly long) import; the trainer repeats it.
+  resolve_device(config.runtime.device, "runtime.device (--device)");
   const Dataset dataset = load_data(a.data, a.general);
   // A new run trains into a temporary sibling that replaces --output only on success, so a
   // failed run leaves an earlier run (or nothing) behind.
@@ -197,6 +234,7 @@ void run_training(TrainArgs& a, bool pretrain) {
   opt.pipeline_depth = a.pipeline_depth;
   opt.job = a.job;
   opt.memory_shared_memory = !a.no_memory_shm;
+  opt.profile_stages = a.profile_stages;
   Trainer trainer(dataset, config, opt);
   // From here a Ctrl-C or SIGTERM stops at the next batch boundary and unwinds below.
   install_stop_handlers();
@@ -259,6 +297,7 @@ void add_pretrain_static(CLI::App& app) {
 void add_evaluate(CLI::App& app) {
   struct Args {
     std::string checkpoint, data, split = "test", static_memory;
+    std::string device = "auto", precision = "fp32";
     int threads = 2;
     bool general = false;
   };
@@ -273,12 +312,18 @@ void add_evaluate(CLI::App& app) {
                   "evaluate validation (so it can differ from the per-epoch validation numbers)")
       ->capture_default_str();
   cmd->add_option("--threads", a->threads, "threads")->check(CLI::Range(1, 256));
+  // Not the checkpoint's own runtime: a GPU-trained checkpoint evaluates on any machine.
+  add_device_options(cmd, a->device, a->precision);
   cmd->add_option("--static-memory", a->static_memory,
                   "the static node memory the run was trained with (train --static-memory)");
   cmd->callback([a] {
+    resolve_device(a->device, "--device");
     const Dataset dataset = load_data(a->data, a->general);
+    RuntimeConfig runtime;
+    runtime.device = a->device;
+    runtime.precision = a->precision;
     const auto m = Trainer::evaluate_checkpoint(dataset, a->checkpoint, a->split, a->threads,
-                                                a->static_memory);
+                                                a->static_memory, runtime);
     nlohmann::json j = {{"split", a->split},
                         {"ap", m.ap},
                         {"auc", m.auc},

@@ -2,6 +2,7 @@
 // tensor_check.hpp (kept in this translation unit: every torch TU costs ~20 s to compile).
 #include "disttgl/trainer/memory/memory_store.hpp"
 
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include "disttgl/common/error.hpp"
@@ -26,10 +27,22 @@ std::string expected_shape_string(const std::vector<std::int64_t>& shape) {
 }
 }  // namespace
 
+namespace {
+
+// Under autocast (bf16 precision) float32 activations arrive in the autocast dtype.
+bool dtype_matches(const torch::Tensor& t, torch::ScalarType dtype) {
+  if (t.scalar_type() == dtype) return true;
+  const auto type = t.device().type();
+  return dtype == torch::kFloat && at::autocast::is_autocast_enabled(type) &&
+         t.scalar_type() == at::autocast::get_autocast_dtype(type);
+}
+
+}  // namespace
+
 void check_tensor(const torch::Tensor& t, std::string_view context, std::string_view name,
                   torch::ScalarType dtype, const std::vector<std::int64_t>& shape) {
   bool ok =
-      t.defined() && t.scalar_type() == dtype && t.dim() == static_cast<std::int64_t>(shape.size());
+      t.defined() && dtype_matches(t, dtype) && t.dim() == static_cast<std::int64_t>(shape.size());
   for (std::size_t i = 0; ok && i < shape.size(); ++i) {
     ok = shape[i] == kAnyDim || t.size(static_cast<std::int64_t>(i)) == shape[i];
   }

@@ -230,6 +230,13 @@ DenseSlots dense_slots(const torch::Tensor& row, std::int64_t num_roots) {
 
 torch::Tensor segment_attention(const torch::Tensor& x, const torch::Tensor& qk,
                                 const torch::Tensor& mask, const torch::Tensor& keep) {
+  if (x.scalar_type() != torch::kFloat || qk.scalar_type() != torch::kFloat ||
+      (keep.defined() && keep.scalar_type() != torch::kFloat)) {
+    // bf16 autocast hands over lower-precision projections: the aggregation itself runs in
+    // float32 (softmax is on autocast's float32 list too).
+    const auto f = [](const torch::Tensor& t) { return t.defined() ? t.to(torch::kFloat) : t; };
+    return segment_attention(f(x), f(qk), mask, f(keep));
+  }
   check_inputs(x, qk, mask, keep, "segment_attention");
   if (!x.device().is_cpu()) return segment_attention_reference(x, qk, mask, keep);
   // Autograd functions take no undefined inputs: "no keep" travels as an empty tensor.

@@ -17,7 +17,7 @@ torch::Tensor scalar(double v) { return torch::tensor(v, torch::kFloat64); }
 
 void save_checkpoint(const std::string& path, torch::nn::Module& model,
                      torch::optim::Optimizer& optimizer, const MemoryStore* memory,
-                     const CheckpointMeta& meta) {
+                     const CheckpointMeta& meta, const torch::Device& device) {
   torch::serialize::OutputArchive root;
   root.write("format", c10::IValue(std::string(kCheckpointFormat)));
   root.write("config", c10::IValue(meta.config_yaml));
@@ -31,6 +31,9 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model,
                                              meta.static_memory_crc32},
                                             torch::kInt64));
   root.write("rng", torch::globalContext().defaultGenerator(torch::kCPU).get_state());
+  if (device.is_cuda()) {
+    root.write("rng_cuda", torch::globalContext().defaultGenerator(device).get_state());
+  }
   torch::serialize::OutputArchive model_archive;
   model.save(model_archive);
   root.write("model", model_archive);
@@ -54,13 +57,14 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model,
 
 namespace {
 
-torch::serialize::InputArchive open(const std::string& path) {
+torch::serialize::InputArchive open(const std::string& path,
+                                    const torch::Device& device = torch::kCPU) {
   if (!std::filesystem::is_regular_file(path)) {
     throw InputError(path, 0, "checkpoint file does not exist");
   }
   torch::serialize::InputArchive root;
   try {
-    root.load_from(path);
+    root.load_from(path, device);
     c10::IValue format;
     root.read("format", format);
     if (!format.isString() || format.toStringRef() != kCheckpointFormat) {
@@ -128,8 +132,9 @@ CheckpointMeta read_checkpoint_meta(const std::string& path) {
 }
 
 void load_checkpoint(const std::string& path, torch::nn::Module& model,
-                     torch::optim::Optimizer* optimizer, MemoryStore* memory, bool restore_rng) {
-  auto root = open(path);
+                     torch::optim::Optimizer* optimizer, MemoryStore* memory, bool restore_rng,
+                     const torch::Device& device) {
+  auto root = open(path, device);
   try {
     torch::serialize::InputArchive model_archive;
     root.read("model", model_archive);
@@ -142,9 +147,16 @@ void load_checkpoint(const std::string& path, torch::nn::Module& model,
     if (restore_rng) {
       torch::Tensor rng;
       root.read("rng", rng);
-      // Generator is a shared handle: the copy sets the global generator's state.
+      // Generator is a shared handle: the copy sets the global generator's state. States
+      // are CPU byte tensors whatever device the archive was mapped to.
       at::Generator generator = torch::globalContext().defaultGenerator(torch::kCPU);
-      generator.set_state(rng);
+      generator.set_state(rng.cpu());
+      torch::Tensor rng_cuda;
+      // A CPU-written file has no CUDA state: the GPU run keeps its seeded generator.
+      if (device.is_cuda() && root.try_read("rng_cuda", rng_cuda)) {
+        at::Generator cuda_generator = torch::globalContext().defaultGenerator(device);
+        cuda_generator.set_state(rng_cuda.cpu());
+      }
     }
   } catch (const c10::Error& e) {
     throw InputError(

@@ -1,6 +1,8 @@
 // Checkpoint files of the trainer: one torch archive with nested archives "model",
-// "optimizer", "memory" and scalar entries for the epoch counters, the CPU RNG state and the
-// config (YAML text). Private to the train library.
+// "optimizer", "memory" and scalar entries for the epoch counters, the CPU RNG state ("rng"),
+// the CUDA RNG state of a GPU run ("rng_cuda") and the config (YAML text). Tensors keep the
+// device they were saved from; loading maps them to the loading run's device, so a file
+// written on a GPU loads on a CPU-only machine and back. Private to the train library.
 #pragma once
 
 #include <torch/torch.h>
@@ -42,18 +44,22 @@ void record_static_memory(CheckpointMeta& meta, const torch::Tensor& table);
 void check_static_memory(const CheckpointMeta& saved, const CheckpointMeta& given,
                          const std::string& checkpoint, const std::string& given_file);
 
-/// Writes atomically (temp file + rename). Throws IoError.
+/// Writes atomically (temp file + rename); `device` is the run's (its CUDA RNG state is
+/// saved when it is a GPU). Throws IoError.
 void save_checkpoint(const std::string& path, torch::nn::Module& model,
                      torch::optim::Optimizer& optimizer, const MemoryStore* memory,
-                     const CheckpointMeta& meta);
+                     const CheckpointMeta& meta, const torch::Device& device);
 
 /// Reads only the metadata (to build the model before loading it). Throws InputError
 /// "FILE: not a disttgl checkpoint (...)" when unreadable.
 CheckpointMeta read_checkpoint_meta(const std::string& path);
 
-/// Loads model, optimizer (if not null), memory (if not null) and the CPU RNG state.
-/// Throws InputError naming the file when a part is missing or does not fit.
+/// Loads model, optimizer (if not null), memory (if not null) and, with restore_rng, the
+/// CPU RNG state and, on a GPU with a GPU-written file, the CUDA one; every tensor is mapped
+/// to `device` (the model's). Throws InputError naming the file when a part is missing or
+/// does not fit.
 void load_checkpoint(const std::string& path, torch::nn::Module& model,
-                     torch::optim::Optimizer* optimizer, MemoryStore* memory, bool restore_rng);
+                     torch::optim::Optimizer* optimizer, MemoryStore* memory, bool restore_rng,
+                     const torch::Device& device);
 
 }  // namespace disttgl::trainer::detail

@@ -212,8 +212,38 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
   }
   ev.check_unknown();
 
+  auto rt = top.child("runtime");
+  rt.read("device", c.runtime.device);
+  rt.read("precision", c.runtime.precision);
+  rt.read("deterministic", c.runtime.deterministic);
+  try {
+    check_device_syntax(c.runtime.device, "device");
+  } catch (const ConfigError&) {
+    rt.fail("device", fmt::format("unknown value '{}' (expected auto, cpu, cuda or cuda:N)",
+                                  c.runtime.device));
+  }
+  if (c.runtime.precision != "fp32" && c.runtime.precision != "bf16") {
+    rt.fail("precision",
+            fmt::format("unknown value '{}' (expected one of: fp32, bf16)", c.runtime.precision));
+  }
+  rt.check_unknown();
+
   top.check_unknown();
   return c;
+}
+
+bool is_device_syntax(const std::string& device) {
+  if (device == "auto" || device == "cpu" || device == "cuda") return true;
+  const std::string prefix = "cuda:";
+  return device.size() > prefix.size() && device.size() <= prefix.size() + 3 &&
+         device.compare(0, prefix.size(), prefix) == 0 &&
+         device.find_first_not_of("0123456789", prefix.size()) == std::string::npos;
+}
+
+void check_device_syntax(const std::string& device, const std::string& field) {
+  if (is_device_syntax(device)) return;
+  throw ConfigError(fmt::format("{}: unknown device '{}' (expected auto, cpu, cuda or cuda:N)",
+                                field, device));
 }
 
 TrainConfig load_config(const std::string& path) {
@@ -259,6 +289,11 @@ std::string to_yaml(const TrainConfig& c) {
   out << YAML::Key << "mrr_negatives" << YAML::Value << c.eval.mrr_negatives;
   out << YAML::Key << "negative_seed" << YAML::Value << c.eval.negative_seed;
   out << YAML::Key << "validation_mrr" << YAML::Value << c.eval.validation_mrr;
+  out << YAML::EndMap;
+  out << YAML::Key << "runtime" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "device" << YAML::Value << c.runtime.device;
+  out << YAML::Key << "precision" << YAML::Value << c.runtime.precision;
+  out << YAML::Key << "deterministic" << YAML::Value << c.runtime.deterministic;
   out << YAML::EndMap;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";

@@ -3,12 +3,14 @@
 #include <torch/torch.h>
 #include <zlib.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <exception>
 #include <mutex>
 #include <thread>
 
+#include "device_transfer.hpp"
 #include "disttgl/common/error.hpp"
 #include "disttgl/trainer/model/write_back.hpp"
 
@@ -82,9 +84,17 @@ FeatureTables feature_tables(const Dataset& dataset) {
 }
 
 GatherStage::GatherStage(MemoryStore* store, FeatureTables tables, torch::Device device)
-    : store_(store), tables_(std::move(tables)), device_(device) {
-  if (tables_.edge_features.defined()) tables_.edge_features = tables_.edge_features.to(device_);
+    : store_(store),
+      tables_(std::move(tables)),
+      device_(device),
+      transfer_(std::make_shared<detail::DeviceTransfer>(device)) {
+  for (torch::Tensor* t :
+       {&tables_.edge_features, &tables_.node_features, &tables_.static_memory}) {
+    if (t->defined()) *t = t->to(device_);
+  }
 }
+
+GatherStage::~GatherStage() = default;
 
 GatheredBatch GatherStage::run(SampledBatch batch, std::int64_t logical_batch) const {
   GatheredBatch g;
@@ -99,32 +109,59 @@ GatheredBatch GatherStage::run(SampledBatch batch, std::int64_t logical_batch) c
   // nodes are all the nodes the forward touches.
   const auto& all_nodes = batch.blocks.empty() ? batch.roots : batch.blocks.back().nodes;
   auto [unique, index] = unique_with_index(to_tensor(all_nodes));
-  in.unique_nodes = unique.to(device_);
-  in.node_index = index.to(device_);
   if (store_ != nullptr) g.pending_memory = store_->read_async(logical_batch, unique);
-  in.blocks.reserve(batch.blocks.size());
-  for (const auto& block : batch.blocks) in.blocks.push_back(to_block_tensors(block, device_));
-  in.root_times = to_tensor(batch.root_times).to(device_);
+  std::vector<BlockTensors> blocks;
+  blocks.reserve(batch.blocks.size());
+  for (const auto& block : batch.blocks) blocks.push_back(to_block_tensors(block, torch::kCPU));
+  const torch::Tensor root_times = to_tensor(batch.root_times);
+  const torch::Tensor eid = torch::arange(batch.begin, batch.end, torch::dtype(torch::kInt64));
+  const detail::DeviceTransfer& x = *transfer_;
+  const auto t0 = std::chrono::steady_clock::now();
+  g.h2d = x.run([&] {
+    in.unique_nodes = x.to_device(unique);
+    in.node_index = x.to_device(index);
+    in.blocks.reserve(blocks.size());
+    for (const auto& b : blocks) {
+      in.blocks.push_back({b.num_roots, x.to_device(b.row), x.to_device(b.dt), x.to_device(b.eid)});
+    }
+    in.root_times = x.to_device(root_times);
+    g.event_eid = x.to_device(eid);
+    // Feature rows are gathered on the device, on the same stream as the copies.
+    if (tables_.node_features.defined()) {
+      in.node_features = tables_.node_features.index_select(0, in.unique_nodes);
+    }
+    if (tables_.static_memory.defined()) {
+      in.static_memory = tables_.static_memory.index_select(0, in.unique_nodes);
+    }
+  });
+  if (profile_) {
+    detail::DeviceTransfer::synchronize(g.h2d);
+    g.h2d_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
   in.edge_features = tables_.edge_features;
-  if (tables_.node_features.defined()) {
-    in.node_features = tables_.node_features.index_select(0, unique).to(device_);
-  }
-  if (tables_.static_memory.defined()) {
-    in.static_memory = tables_.static_memory.index_select(0, unique).to(device_);
-  }
   g.event_ts = in.root_times.narrow(0, 0, n_events);
-  g.event_eid = torch::arange(batch.begin, batch.end, torch::dtype(torch::kInt64)).to(device_);
   return g;
 }
 
 void GatherStage::await_memory(GatheredBatch& batch) const {
+  ModelInputs& in = batch.inputs;
+  std::vector<torch::Tensor> copied{in.unique_nodes, in.node_index,    in.root_times,
+                                    in.node_features, in.static_memory, batch.event_eid};
+  for (const auto& b : in.blocks) copied.insert(copied.end(), {b.row, b.dt, b.eid});
+  detail::DeviceTransfer::wait_for(batch.h2d, copied);
+  batch.h2d.reset();
   if (store_ == nullptr) return;
-  batch.inputs.memory = batch.pending_memory.get().to(device_);
+  in.memory = batch.pending_memory.get().to(device_);
 }
 
 void write_back(MemoryStore* store, const GatheredBatch& batch, const ModelOutputs& outputs) {
   if (store == nullptr) return;
-  const auto w = make_memory_write(batch.inputs, outputs, batch.event_ts, batch.event_eid);
+  ModelOutputs out = outputs;
+  // bf16 autocast computes s' in bf16; the node memory is float32 on every backend.
+  if (out.updated_memory.defined() && out.updated_memory.scalar_type() != torch::kFloat) {
+    out.updated_memory = out.updated_memory.to(torch::kFloat);
+  }
+  const auto w = make_memory_write(batch.inputs, out, batch.event_ts, batch.event_eid);
   store->write(batch.logical_batch, 0, w.nodes, w.rows);
 }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
 #include <yaml-cpp/yaml.h>
 
@@ -21,6 +22,7 @@
 #include "disttgl/trainer/memory/memory_backend.hpp"
 #include "disttgl/trainer/model/loss.hpp"
 #include "disttgl/trainer/sampler/tcsr.hpp"
+#include "disttgl/trainer/train/device.hpp"
 #include "disttgl/trainer/train/pipeline.hpp"
 #include "disttgl/trainer/train/progress.hpp"
 
@@ -40,12 +42,14 @@ struct StageTimes {
   // sample and gather run on the prefetch thread when the pipeline is on (they then overlap
   // the others); wait is the compute thread blocked on the next prefetched batch, and
   // memory_read the wait for its memory rows (the daemon's round trip).
-  double sample = 0, gather = 0, wait = 0, memory_read = 0, forward = 0, backward = 0,
-         optimizer = 0, write_back = 0;
+  // host_to_device is measured only with RunOptions::profile_stages (else it is inside
+  // gather, and the copies overlap the compute).
+  double sample = 0, gather = 0, host_to_device = 0, wait = 0, memory_read = 0, forward = 0,
+         backward = 0, optimizer = 0, write_back = 0;
   json to_json() const {
-    return {{"sample", sample},       {"gather", gather},     {"wait", wait},
-            {"memory_read", memory_read}, {"forward", forward}, {"backward", backward},
-            {"optimizer", optimizer}, {"write_back", write_back}};
+    return {{"sample", sample},       {"gather", gather},         {"host_to_device", host_to_device},
+            {"wait", wait},           {"memory_read", memory_read}, {"forward", forward},
+            {"backward", backward},   {"optimizer", optimizer},   {"write_back", write_back}};
   }
 };
 
@@ -73,7 +77,7 @@ torch::Tensor load_static_memory(const std::string& file, std::int64_t num_nodes
   torch::Tensor table;
   try {
     torch::serialize::InputArchive a;
-    a.load_from(file);
+    a.load_from(file, torch::Device(torch::kCPU));  // written on any device
     a.read("static_memory", table);
   } catch (const c10::Error& e) {
     throw InputError(
@@ -126,6 +130,7 @@ struct Trainer::State {
   std::unique_ptr<SampleStage> sample;
   std::unique_ptr<GatherStage> gather;
   torch::Device device{torch::kCPU};
+  std::optional<torch::ScalarType> autocast;  // bf16 precision: forward and loss under autocast
   detail::CheckpointMeta meta;
 
   State(const Dataset& dataset, TrainConfig config, RunOptions options)
@@ -153,8 +158,13 @@ struct Trainer::State {
                        fmt::format("needs events in every split, got train {} / val {} / test {}",
                                    ds.num_train(), ds.num_val(), ds.num_test()));
     }
+    device = resolve_device(cfg.runtime.device, "runtime.device (--device)");
+    autocast = autocast_dtype(cfg.runtime.precision, device, "runtime.precision (--precision)");
+    apply_determinism(cfg.runtime.deterministic);
+    spdlog::info("device {} | precision {}{}", describe_device(device), cfg.runtime.precision,
+                 cfg.runtime.deterministic ? " | deterministic kernels" : "");
     torch::set_num_threads(opt.threads);
-    torch::manual_seed(opt.seed);
+    torch::manual_seed(opt.seed);  // seeds the CPU and every CUDA generator
     graph = TCSR::build(ds);
     if (m.kind == ModelKind::kTgn) {
       SamplerOptions so;
@@ -165,10 +175,12 @@ struct Trainer::State {
       so.seed = opt.seed;
       sampler = std::make_unique<TemporalSampler>(graph, so);
     }
-    // Default depth: prefetching pays for a daemon's round trip; in-process on few cores the
-    // extra thread costs more than it hides (docs/performance.md).
+    // Default depth: prefetching pays for a daemon's round trip and lets a GPU compute while
+    // the CPU samples the next batch; in-process on few CPU cores the extra thread costs more
+    // than it hides (docs/performance.md).
     if (opt.pipeline_depth < 0) {
-      opt.pipeline_depth = !opt.pretrain_static && !opt.memory_daemon.empty() ? 1 : 0;
+      opt.pipeline_depth =
+          (!opt.pretrain_static && !opt.memory_daemon.empty()) || device.is_cuda() ? 1 : 0;
     }
     if (!opt.pretrain_static) {
       MemoryBackendOptions mo;
@@ -194,10 +206,16 @@ struct Trainer::State {
                                                      torch::optim::AdamOptions(cfg.optim.lr));
     sample = std::make_unique<SampleStage>(ds, sampler.get(), negatives);
     gather = std::make_unique<GatherStage>(store.get(), std::move(tables), device);
+    gather->set_profile(opt.profile_stages);
     meta.num_nodes = ds.num_nodes;
     meta.num_events = ds.num_events();
     meta.config_yaml = to_yaml(cfg);
     detail::record_static_memory(meta, static_table);
+  }
+
+  // Profiling only: waits for the device so the time just measured is the stage's own.
+  void sync_device() const {
+    if (opt.profile_stages && device.is_cuda()) torch::cuda::synchronize(device.index());
   }
 
   void reset_memory() {
@@ -229,7 +247,8 @@ struct Trainer::State {
       times.sample += since(t);
       t = Clock::now();
       auto batch = gather->run(std::move(sampled), first_logical + b);
-      times.gather += since(t);
+      times.gather += since(t) - batch.h2d_seconds;
+      times.host_to_device += batch.h2d_seconds;
       return batch;
     });
     for (std::int64_t b = 0; b < batches; ++b) {
@@ -252,32 +271,46 @@ struct Trainer::State {
     std::int64_t batches = (ds.num_train() + bs - 1) / bs;
     if (opt.max_train_batches > 0) batches = std::min(batches, opt.max_train_batches);
     ProgressLine progress(fmt::format("epoch {}/{} train", epoch, cfg.optim.epochs), batches);
-    double loss_sum = 0;
+    // The losses add up on the device: reading one back waits for the GPU, so the progress
+    // line reads one only every kLossReadEvery batches (on the CPU this costs nothing).
+    constexpr std::int64_t kLossReadEvery = 16;
+    torch::Tensor loss_sum = torch::zeros({}, torch::dtype(torch::kFloat64).device(device));
+    double last_loss = 0;
     events = 0;
     run_batches(0, ds.num_train(), batches, cfg.optim.train_negatives, train_negative_seed(epoch),
                 times, [&](GatheredBatch& batch, std::int64_t b) {
+                  sync_device();
                   auto t = Clock::now();
-                  auto out = model->forward(batch.inputs);
-                  auto loss = link_prediction_loss(cfg.optim.loss, out.pos_logits, out.neg_logits);
+                  ModelOutputs out;
+                  torch::Tensor loss;
+                  {
+                    const AutocastGuard amp(device, autocast);
+                    out = model->forward(batch.inputs);
+                    loss = link_prediction_loss(cfg.optim.loss, out.pos_logits, out.neg_logits);
+                  }
+                  sync_device();
                   times.forward += since(t);
                   t = Clock::now();
                   optimizer->zero_grad();
                   loss.backward();
+                  sync_device();
                   times.backward += since(t);
                   t = Clock::now();
                   optimizer->step();
+                  sync_device();
                   times.optimizer += since(t);
                   t = Clock::now();
                   write_back(memory(), batch, out);
+                  sync_device();
                   times.write_back += since(t);
-                  const double l = loss.item<double>();
-                  loss_sum += l;
+                  loss_sum += loss.detach().to(torch::kFloat64);
+                  if (b % kLossReadEvery == 0 || b + 1 == batches) last_loss = loss.item<double>();
                   events += batch.end - batch.begin;
-                  progress.update(b + 1, events, l);
+                  progress.update(b + 1, events, last_loss);
                 });
     progress.finish();
     seconds = progress.elapsed_seconds();
-    return loss_sum / static_cast<double>(batches);
+    return loss_sum.item<double>() / static_cast<double>(batches);
   }
 
   // Evaluates events [begin, end) continuing the current memory (and writing it back).
@@ -301,7 +334,11 @@ struct Trainer::State {
     StageTimes times;
     run_batches(begin, end, batches, n_neg, cfg.eval.negative_seed, times,
                 [&](GatheredBatch& batch, std::int64_t b) {
-                  auto out = model->forward(batch.inputs);
+                  ModelOutputs out;
+                  {
+                    const AutocastGuard amp(device, autocast);
+                    out = model->forward(batch.inputs);
+                  }
                   write_back(memory(), batch, out);
                   auto pos = out.pos_logits.to(torch::kCPU, torch::kFloat64).contiguous();
                   auto neg = out.neg_logits.to(torch::kCPU, torch::kFloat64).contiguous();
@@ -338,7 +375,11 @@ struct Trainer::State {
     StageTimes times;
     run_batches(begin, end, (end - begin + bs - 1) / bs, 1, 0, times,
                 [&](GatheredBatch& batch, std::int64_t) {
-                  auto out = model->forward(batch.inputs);
+                  ModelOutputs out;
+                  {
+                    const AutocastGuard amp(device, autocast);
+                    out = model->forward(batch.inputs);
+                  }
                   write_back(memory(), batch, out);
                 });
   }
@@ -370,7 +411,7 @@ EvalMetrics Trainer::fit() {
                       meta.num_nodes, meta.num_events, s.ds.num_nodes, s.ds.num_events()));
     }
     detail::check_static_memory(meta, s.meta, last.string(), s.opt.static_memory_file);
-    detail::load_checkpoint(last.string(), *s.model, s.optimizer.get(), nullptr, true);
+    detail::load_checkpoint(last.string(), *s.model, s.optimizer.get(), nullptr, true, s.device);
     s.meta.epoch = meta.epoch;
     s.meta.best_epoch = meta.best_epoch;
     s.meta.best_metric = meta.best_metric;
@@ -408,11 +449,12 @@ EvalMetrics Trainer::fit() {
       s.meta.best_metric = metric;
       s.meta.best_epoch = epoch;
       s.meta.stale_epochs = 0;
-      detail::save_checkpoint(best.string(), *s.model, *s.optimizer, s.memory(), s.meta);
+      detail::save_checkpoint(best.string(), *s.model, *s.optimizer, s.memory(), s.meta,
+                              s.device);
     } else {
       ++s.meta.stale_epochs;
     }
-    detail::save_checkpoint(last.string(), *s.model, *s.optimizer, nullptr, s.meta);
+    detail::save_checkpoint(last.string(), *s.model, *s.optimizer, nullptr, s.meta, s.device);
     json line = {{"epoch", epoch},
                  {"loss", loss},
                  {"val", metrics_json(val)},
@@ -432,12 +474,12 @@ EvalMetrics Trainer::fit() {
 
   // Test continues the best epoch's memory (after its validation pass) through the test
   // events, as TGL does after reloading its best checkpoint.
-  detail::load_checkpoint(best.string(), *s.model, nullptr, s.memory(), false);
+  detail::load_checkpoint(best.string(), *s.model, nullptr, s.memory(), false, s.device);
   const auto test = s.evaluate(s.ds.split.val_end, s.ds.num_events(), "test");
   if (s.opt.pretrain_static) {
     // The learned table is the product of pre-training: [N, d_mem] float32.
     torch::serialize::OutputArchive a;
-    a.write("static_memory", s.model->static_embedding->table().detach().clone());
+    a.write("static_memory", s.model->static_embedding->table().detach().to(torch::kCPU).clone());
     a.save_to((dir / "static_memory.pt.tmp").string());
     fs::rename(dir / "static_memory.pt.tmp", dir / "static_memory.pt");
   }
@@ -466,6 +508,9 @@ EvalMetrics Trainer::fit() {
       {"threads", s.opt.threads},
       {"memory_backend", s.store ? s.store->backend_name() : std::string("none")},
       {"pipeline_depth", s.opt.pipeline_depth},
+      {"device", describe_device(s.device)},
+      {"precision", s.cfg.runtime.precision},
+      {"deterministic", s.cfg.runtime.deterministic},
       {"config", yaml_to_json(YAML::Load(s.meta.config_yaml))},
       {"static_memory", s.opt.static_memory_file},
       {"dataset",
@@ -484,7 +529,8 @@ EvalMetrics Trainer::fit() {
 
 EvalMetrics Trainer::evaluate_checkpoint(const Dataset& dataset, const std::string& checkpoint,
                                          const std::string& split, int threads,
-                                         const std::string& static_memory_file) {
+                                         const std::string& static_memory_file,
+                                         const RuntimeConfig& runtime) {
   if (split != "test" && split != "val") {
     throw ConfigError(fmt::format("--split: unknown value '{}' (expected val or test)", split));
   }
@@ -500,14 +546,16 @@ EvalMetrics Trainer::evaluate_checkpoint(const Dataset& dataset, const std::stri
   opt.threads = threads;
   opt.data_path = checkpoint;
   opt.static_memory_file = static_memory_file;
-  Trainer t(dataset, parse_config(meta.config_yaml, checkpoint), opt);
+  TrainConfig config = parse_config(meta.config_yaml, checkpoint);
+  config.runtime = runtime;
+  Trainer t(dataset, std::move(config), opt);
   State& s = *t.s_;
   detail::check_static_memory(meta, s.meta, checkpoint, static_memory_file);
   if (split == "test") {
-    detail::load_checkpoint(checkpoint, *s.model, nullptr, s.memory(), false);
+    detail::load_checkpoint(checkpoint, *s.model, nullptr, s.memory(), false, s.device);
     return s.evaluate(dataset.split.val_end, dataset.num_events(), "test");
   }
-  detail::load_checkpoint(checkpoint, *s.model, nullptr, nullptr, false);
+  detail::load_checkpoint(checkpoint, *s.model, nullptr, nullptr, false, s.device);
   s.reset_memory();
   s.replay(0, dataset.split.train_end);
   return s.evaluate(dataset.split.train_end, dataset.split.val_end, "validation");

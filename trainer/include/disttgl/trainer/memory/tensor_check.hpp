@@ -24,6 +24,8 @@ std::string shape_string(const torch::Tensor& t);
 /// Throws InternalError unless `t` is defined, has dtype `dtype` and exactly `shape.size()`
 /// dimensions, each equal to `shape[i]` (or anything where shape[i] == kAnyDim).
 /// `context` is the calling function ("LocalMemoryStore::write"), `name` the argument.
+/// While autocast is on for t's device (bf16 precision), kFloat also accepts the autocast
+/// dtype.
 void check_tensor(const torch::Tensor& t, std::string_view context, std::string_view name,
                   torch::ScalarType dtype, const std::vector<std::int64_t>& shape);
 

@@ -41,13 +41,35 @@ struct EvalConfig {
   bool validation_mrr = true;
 };
 
+/// Where and how the compute runs (YAML section `runtime`; the CLI's --device, --precision
+/// and --deterministic override it).
+struct RuntimeConfig {
+  /// "auto" (the first visible GPU if any, else the CPU), "cpu", "cuda" or "cuda:N".
+  /// Checked against the machine when the trainer starts (resolve_device in device.hpp).
+  std::string device = "auto";
+  /// "fp32" (default) or "bf16": bf16 autocast of the forward and loss; parameters, optimizer
+  /// state and node memory stay float32.
+  std::string precision = "fp32";
+  /// Deterministic kernels only (torch's setDeterministicAlgorithms): bit-reproducible runs
+  /// on one GPU at some speed cost. The CPU path is deterministic either way.
+  bool deterministic = false;
+};
+
 struct TrainConfig {
   std::string source;  ///< file the config came from (for messages)
   ModelConfig model;   ///< dataset-dependent fields (feature dims, num_nodes) are filled later
   SamplingConfig sampling;
   OptimConfig optim;
   EvalConfig eval;
+  RuntimeConfig runtime;
 };
+
+/// True for "auto", "cpu", "cuda" and "cuda:N" (N: 1 to 3 digits).
+bool is_device_syntax(const std::string& device);
+
+/// Checks the syntax of a device string ("auto", "cpu", "cuda", "cuda:N" with N >= 0);
+/// throws ConfigError "FIELD: unknown device 'X' (expected auto, cpu, cuda or cuda:N)".
+void check_device_syntax(const std::string& device, const std::string& field);
 
 /// Parses a YAML config file. Throws ConfigError naming the file and key on an unknown key,
 /// a wrong type or an out-of-range value, and InputError when the file cannot be read.

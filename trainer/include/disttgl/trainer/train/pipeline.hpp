@@ -27,6 +27,11 @@
 
 namespace disttgl::trainer {
 
+namespace detail {
+class DeviceTransfer;
+struct TransferFence;
+}  // namespace detail
+
 /// Output of the sample stage for the events [begin, end) (B = end - begin).
 struct SampledBatch {
   std::int64_t begin = 0;
@@ -60,12 +65,16 @@ class SampleStage {
   const NegativeSampler& negatives_;
 };
 
-/// Output of the gather stage: everything the model's forward reads, plus the events.
-/// `inputs.memory` is filled by GatherStage::await_memory from `pending_memory`.
+/// Output of the gather stage: everything the model's forward reads, plus the events, on the
+/// stage's device. `inputs.memory` is filled by GatherStage::await_memory from
+/// `pending_memory`. On a CUDA device the tensors are being copied on the stage's side
+/// stream until await_memory has made the compute stream wait for `h2d`.
 struct GatheredBatch {
   ModelInputs inputs;
   std::int64_t logical_batch = 0;  ///< memory sequence number of this batch
   PendingRows pending_memory;      ///< issued read of the unique nodes' memory
+  std::shared_ptr<detail::TransferFence> h2d;  ///< the copies' completion (null on the CPU)
+  double h2d_seconds = 0.0;  ///< host-to-device copy time, measured only when profiling
   torch::Tensor event_ts;   ///< [B] float64
   torch::Tensor event_eid;  ///< [B] int64
   std::int64_t begin = 0;
@@ -81,27 +90,37 @@ struct FeatureTables {
 
 class GatherStage {
  public:
-  /// `store` may be null when the model reads no memory (static pre-training).
+  /// `store` may be null when the model reads no memory (static pre-training). The feature
+  /// tables are moved to `device` once, here (TGL keeps them on the GPU too).
   GatherStage(MemoryStore* store, FeatureTables tables, torch::Device device);
+  ~GatherStage();
 
   /// Deduplicates the outermost block's nodes (or the roots), issues the read of their
-  /// memory rows for `logical_batch` and slices the per-node feature tables. Safe on a
-  /// prefetch thread.
+  /// memory rows for `logical_batch`, and copies the blocks, roots and per-node features to
+  /// the device: on CUDA from pinned host memory on a side stream, not waiting for the
+  /// copies (see GatheredBatch::h2d). Safe on a prefetch thread.
   GatheredBatch run(SampledBatch batch, std::int64_t logical_batch) const;
 
-  /// Waits for the batch's memory rows and places them in inputs.memory (no-op without a
-  /// store). Call on the thread that writes the memory, after the previous batch's write.
+  /// Makes the calling thread's CUDA stream wait for the batch's copies, then waits for its
+  /// memory rows and places them in inputs.memory on the device (no store: no rows). Call
+  /// on the compute thread, after the previous batch's memory write.
   void await_memory(GatheredBatch& batch) const;
 
+  /// Profiling: run() waits for its copies and records GatheredBatch::h2d_seconds (costs the
+  /// overlap; for stage breakdowns only).
+  void set_profile(bool profile) { profile_ = profile; }
+
  private:
+  bool profile_ = false;
   MemoryStore* store_;
   FeatureTables tables_;
   torch::Device device_;
+  std::shared_ptr<detail::DeviceTransfer> transfer_;
 };
 
 /// Write-back stage: memory and new mails for the batch's positive endpoints, each node at
 /// its last occurrence (make_memory_write + MemoryStore::write of batch.logical_batch). No-op
-/// without a store.
+/// without a store. Outputs computed under bf16 autocast are written as float32.
 void write_back(MemoryStore* store, const GatheredBatch& batch, const ModelOutputs& outputs);
 
 /// Produces batches 0..count-1 in order, up to `depth` ahead of the consumer on a background

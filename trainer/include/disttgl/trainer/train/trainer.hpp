@@ -9,9 +9,17 @@
 // by `eval.negative_seed`: per positive, 1 + (mrr_negatives - 1) draws of which the first is
 // the "1 random negative" of AP/AUC and all `mrr_negatives` rank the positive for MRR.
 //
+// Device (config `runtime`, device.hpp): the model, loss, optimizer and node memory live on
+// the resolved device; sampling stays on the CPU, and its blocks reach a GPU through pinned
+// memory on a side stream while the previous batch computes (pipeline depth 1 by default).
+//
 // Determinism: with the same seed and thread count the losses are bit-for-bit identical on
-// CPU; `resume` restores model, optimizer, RNG and epoch counters, so an interrupted run
-// continues with the same losses.
+// CPU. On one GPU they are bit-for-bit identical between runs of the same seed, device model
+// and build with runtime.deterministic (torch's deterministic kernels, CUBLAS_WORKSPACE_CONFIG)
+// and pipeline depth <= 1; without it, atomics in backward (index_select's gradient) make
+// the last bits vary. CPU and GPU agree to float rounding only (docs/gpu.md).
+// `resume` restores model, optimizer, RNG (CPU, and CUDA when on a GPU) and epoch counters,
+// so an interrupted run continues with the same losses; checkpoints load on either device.
 // Outputs in RUN_DIR: metrics.jsonl (one line per epoch), summary.json, checkpoint.pt (best
 // epoch: model, optimizer, memory after validation, RNG), last.pt (latest epoch, for resume),
 // config.yaml. Files are written to a temporary name and renamed.
@@ -45,8 +53,13 @@ struct RunOptions {
   bool memory_shared_memory = true;
   std::string job = "disttgl";     ///< job name in the daemon's HELLO
   /// Batches sampled, gathered and read from memory ahead on a background thread (0:
-  /// sequential; -1: 1 with a memory daemon, 0 without).
+  /// sequential; -1: 1 with a memory daemon or on a GPU, 0 otherwise).
   int pipeline_depth = -1;
+  /// Synchronise the device at stage boundaries so stage_seconds attribute GPU time to its
+  /// stage (and report host-to-device copies apart); slower, for breakdowns only. Without
+  /// it, GPU stages report the host's launch time and the GPU time surfaces where the host
+  /// waits (reading the loss).
+  bool profile_stages = false;
 };
 
 struct EvalMetrics {
@@ -78,9 +91,12 @@ class Trainer {
   /// evaluate validation). Throws InputError when the checkpoint cannot be read or does not
   /// match the dataset.
   /// `static_memory_file` must be the table the run was trained with (empty if none).
+  /// `runtime` (device, precision) replaces the checkpoint config's: a checkpoint written on
+  /// a GPU evaluates on the CPU and back.
   static EvalMetrics evaluate_checkpoint(const Dataset& dataset, const std::string& checkpoint,
                                          const std::string& split, int threads,
-                                         const std::string& static_memory_file = "");
+                                         const std::string& static_memory_file = "",
+                                         const RuntimeConfig& runtime = {});
 
  private:
   struct State;

@@ -58,8 +58,11 @@ void check_node_ids(const torch::Tensor& nodes, std::int64_t num_nodes, std::str
                     std::string_view name) {
   check_tensor(nodes, context, name, torch::kLong, {kAnyDim});
   if (nodes.numel() == 0) return;
-  const std::int64_t lo = nodes.min().item<std::int64_t>();
-  const std::int64_t hi = nodes.max().item<std::int64_t>();
+  // One host read for both bounds: on a GPU each read waits for the queued work.
+  const auto [min, max] = torch::aminmax(nodes);
+  const torch::Tensor bounds = torch::stack({min, max}).to(torch::kCPU);
+  const std::int64_t lo = bounds[0].item<std::int64_t>();
+  const std::int64_t hi = bounds[1].item<std::int64_t>();
   if (lo < 0 || hi >= num_nodes) {
     throw InternalError(str_cat(context, ": ", name, " contains node id ", lo < 0 ? lo : hi,
                                 " outside [0, ", num_nodes, ")"));

@@ -30,6 +30,7 @@ EOF
 usage_error() { echo "device-check: $*" >&2; echo "device-check: see --help" >&2; exit 2; }
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+py_ld_library_path=${LD_LIBRARY_PATH-}  # the machine's own, for Python (see step 1)
 bundle=.gpu-bundle
 out=${OUT:-}
 cpu_only=0
@@ -275,7 +276,7 @@ echo '{"checks": [], "goals": []}' >"$results"
 # A failure of the helper itself is reported and makes the run fail, without stopping it.
 internal_errors=0
 dc() {
-  "$py" "$work/dc.py" "$results" "$@" && return 0
+  LD_LIBRARY_PATH=$py_ld_library_path "$py" "$work/dc.py" "$results" "$@" && return 0
   echo "device-check: internal error in: dc $*" >&2
   internal_errors=$((internal_errors + 1))
 }
@@ -369,6 +370,9 @@ EOF
   # path is kept last: it may hold the driver's libcuda.
   local nvidia_libs
   nvidia_libs=$(dc get env.nvidia_libs | paste -sd:)
+  # Python (dc.py, PyG) keeps the machine's own path: the bundle's Debian libraries must not
+  # shadow the libraries its modules were built against.
+  py_ld_library_path=${LD_LIBRARY_PATH-}
   export LD_LIBRARY_PATH=$bundle/lib${torch_lib:+:$torch_lib}${nvidia_libs:+:$nvidia_libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   echo "    LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
   dc set env.ld_library_path "$LD_LIBRARY_PATH"
@@ -387,8 +391,10 @@ EOF
   # DISTTGL_SOURCE_DIR): on the GPU machine, link the missing ones to the bundle and this tree.
   if [ $gpu = 1 ]; then
     local baked target
-    for pair in "baked_trainer_bin:$trainer" "baked_source_dir:$root" \
-                "baked_shared_dir:$bundle/shared"; do
+    # The source dir first: linking the trainer's path creates its parent folders, which
+    # would make a missing source dir look present.
+    for pair in "baked_source_dir:$root" "baked_shared_dir:$bundle/shared" \
+                "baked_trainer_bin:$trainer"; do
       baked=$(dc get "bundle.${pair%%:*}")
       target=${pair#*:}
       if [ -n "$baked" ] && [ ! -e "$baked" ]; then
@@ -411,7 +417,7 @@ EOF
   done
   if [ $gpu = 1 ]; then
     local ran
-    ran=$("$py" -c 'import json, sys; print(sum(t["passed"] for t in json.load(open(sys.argv[1])).get("cuda_tests", {}).values()))' "$results")
+    ran=$(LD_LIBRARY_PATH=$py_ld_library_path "$py" -c 'import json, sys; print(sum(t["passed"] for t in json.load(open(sys.argv[1])).get("cuda_tests", {}).values()))' "$results")
     if [ "$ran" -gt 0 ]; then dc check cuda_tests_ran pass "$ran CUDA tests passed in all"
     else dc check cuda_tests_ran fail "no CUDA test passed"; fi
   fi
@@ -426,23 +432,30 @@ EOF
   [ $has_device = 1 ] || echo "    note: this trainer has no --device option; CPU runs go without it"
   local common=(train --data "$data" --epochs 1 --seed 0)
   [ -z "$max_batches" ] || common+=(--max-train-batches "$max_batches")
+  # Accuracy comparisons run without dropout (bench/gpu/tgn-no-dropout.yaml says why); the
+  # throughput run uses the default config.
+  local nodrop=(--config "$root/bench/gpu/tgn-no-dropout.yaml")
   if [ $gpu = 1 ]; then
     run_step "$work/train-gpu.log" "$(step_limit 150)" "$trainer" "${common[@]}" \
       --output "$work/train-gpu" --device cuda --threads "$gpu_threads"
     dc train gpu "$work/train-gpu" "$step_rc" "$step_s" "$work/train-gpu.log"
+    run_step "$work/train-gpu-nodrop.log" "$(step_limit 150)" "$trainer" "${common[@]}" \
+      "${nodrop[@]}" --output "$work/train-gpu-nodrop" --device cuda --threads "$gpu_threads"
+    dc train gpu_nodrop "$work/train-gpu-nodrop" "$step_rc" "$step_s" "$work/train-gpu-nodrop.log"
   fi
   local cpu_device=()
   [ $has_device = 0 ] || cpu_device=(--device cpu)
-  run_step "$work/train-cpu.log" "$(step_limit 150)" "$trainer" "${common[@]}" \
+  run_step "$work/train-cpu.log" "$(step_limit 150)" "$trainer" "${common[@]}" "${nodrop[@]}" \
     --output "$work/train-cpu" "${cpu_device[@]}" --threads "$cpu_threads"
-  dc train cpu "$work/train-cpu" "$step_rc" "$step_s" "$work/train-cpu.log"
+  dc train cpu_nodrop "$work/train-cpu" "$step_rc" "$step_s" "$work/train-cpu.log"
   if [ $gpu = 1 ]; then
-    dc ap gpu cpu 0.01
-    # bf16 autocast: its accuracy effect (same seed and batches as the fp32 GPU run).
+    dc ap gpu_nodrop cpu_nodrop 0.01
+    # bf16 autocast: its accuracy effect (same seed, batches and config as gpu_nodrop).
     run_step "$work/train-gpu-bf16.log" "$(step_limit 150)" "$trainer" "${common[@]}" \
-      --output "$work/train-gpu-bf16" --device cuda --precision bf16 --threads "$gpu_threads"
-    dc train gpu_bf16 "$work/train-gpu-bf16" "$step_rc" "$step_s" "$work/train-gpu-bf16.log"
-    dc ap gpu_bf16 gpu 0.02
+      "${nodrop[@]}" --output "$work/train-gpu-bf16" --device cuda --precision bf16 \
+      --threads "$gpu_threads"
+    dc train gpu_bf16_nodrop "$work/train-gpu-bf16" "$step_rc" "$step_s" "$work/train-gpu-bf16.log"
+    dc ap gpu_bf16_nodrop gpu_nodrop 0.02
     # Stage breakdown: the device synchronised at stage boundaries (slower than the run above).
     run_step "$work/train-gpu-profiled.log" "$(step_limit 150)" "$trainer" "${common[@]}" \
       --output "$work/train-gpu-profiled" --device cuda --profile-stages --threads "$gpu_threads"
@@ -465,7 +478,7 @@ EOF
   echo "== 4. PyG TGN, same device"
   if [ $skip_pyg = 1 ]; then
     dc check pyg skip "--skip-pyg"
-  elif ! "$py" -c 'import torch_geometric, sklearn' 2>"$work/pyg-import.log"; then
+  elif ! LD_LIBRARY_PATH=$py_ld_library_path "$py" -c 'import torch_geometric, sklearn' 2>"$work/pyg-import.log"; then
     dc check pyg fail "$py cannot import torch_geometric and sklearn: $(tail -n1 "$work/pyg-import.log")"
   else
     local pyg_device=cuda pyg_batches=$max_batches
@@ -475,10 +488,10 @@ EOF
       --json "$out/pyg.json" --data "$data")
     [ -z "$pyg_batches" ] || pyg_args+=(--max-train-batches "$pyg_batches")
     rm -f "$out/pyg.json"
-    run_step "$work/pyg.log" "$(step_limit 150)" "$py" "${pyg_args[@]}"
+    run_step "$work/pyg.log" "$(step_limit 150)" env LD_LIBRARY_PATH="$py_ld_library_path" "$py" "${pyg_args[@]}"
     dc pyg "$out/pyg.json" "$step_rc" "$step_s" "$work/pyg.log"
   fi
-  dc goals "$([ $gpu = 1 ] && echo gpu || echo cpu)" "$([ -n "$max_batches" ] && echo 1 || echo 0)"
+  dc goals "$([ $gpu = 1 ] && echo gpu || echo cpu_nodrop)" "$([ -n "$max_batches" ] && echo 1 || echo 0)"
 
   dc set finished_at "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   dc set seconds "$SECONDS" int
@@ -486,7 +499,7 @@ EOF
   tar -czf "$out/device-check-details.tar.gz" -C "$work" --exclude='*.pt' --exclude=dc.py \
     --exclude='results.json*' . || true
   local rc=0
-  "$py" "$work/dc.py" "$results" summary || rc=$?
+  LD_LIBRARY_PATH=$py_ld_library_path "$py" "$work/dc.py" "$results" summary || rc=$?
   if [ "$internal_errors" -gt 0 ]; then
     echo "device-check: $internal_errors internal error(s) above; results incomplete"
     rc=1

@@ -15,8 +15,6 @@ set -euo pipefail
 TESTS=(
   tests/unit/model/model_tgnn_model_test    # TGNNModelCuda
   tests/unit/memory/memory_store_test       # LocalMemoryStoreCuda, MemoryStoreConformance/cuda
-  tests/unit/train/train_trainer_test
-  tests/unit/train/train_semantics_test
   tests/unit/train/train_device_test        # CudaTraining (GPU vs CPU, checkpoints, determinism)
 )
 # Datasets the CUDA tests read from their compiled-in DISTTGL_SHARED_DIR (bundle: shared/).
@@ -52,6 +50,14 @@ for f in "${PROGRAMS[@]}" "${TESTS[@]}"; do
   }
 done
 [ -f "$data" ] || { echo "pack.sh: dataset $data not found" >&2; exit 1; }
+# A bundle of stale binaries would check old code on the GPU: the build must be up to date.
+if command -v ninja >/dev/null && [ -f "$build/build.ninja" ]; then
+  stale=$(ninja -C "$build" -n 2>/dev/null | grep -c '^\[' || true)
+  [ "$stale" = 0 ] || {
+    echo "pack.sh: $build is not up to date ($stale build steps pending); run cmake --build first" >&2
+    exit 1
+  }
+fi
 
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/tests" "$out/lib"
@@ -62,7 +68,7 @@ for f in "${TESTS[@]}"; do strip --strip-debug -o "$out/tests/$(basename "$f")" 
 # wheels, i.e. anything under site-packages, reached there through LD_LIBRARY_PATH), and the C
 # and C++ runtimes of its OS. The rest (spdlog, fmt, yaml-cpp, zlib, ...) come from this
 # machine's OS and may be missing there.
-provided_by_os='^(ld-linux.*|libc|libm|libmvec|libdl|librt|libpthread|libutil|libresolv|libstdc\+\+|libgcc_s)\.so'
+provided_by_os='^(ld-linux.*|libc|libz|libm|libmvec|libdl|librt|libpthread|libutil|libresolv|libstdc\+\+|libgcc_s)\.so'
 for f in "${PROGRAMS[@]}" "${TESTS[@]}"; do
   missing=$(ldd "$build/$f" | grep 'not found' || true)
   [ -z "$missing" ] || { printf 'pack.sh: %s has unresolved libraries:\n%s\n' "$build/$f" "$missing" >&2; exit 1; }

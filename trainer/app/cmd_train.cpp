@@ -172,10 +172,11 @@ void run_training(TrainArgs& a, bool pretrain) {
   if (!a.resume.empty()) {
     // A resumed run must train exactly as it started, so what shapes it comes from the run.
     const fs::path run_config = fs::path(a.resume) / "config.yaml";
-    if (!a.config.empty() || a.batch_size > 0) {
-      throw ConfigError(
-          fmt::format("{}: not allowed with --resume; the run continues with its own {}",
-                      a.config.empty() ? "--batch-size" : "--config", run_config.string()));
+    if (!a.config.empty() || a.batch_size > 0 || !a.precision.empty()) {
+      throw ConfigError(fmt::format(
+          "{}: not allowed with --resume; the run continues with its own {}",
+          !a.config.empty() ? "--config" : (a.batch_size > 0 ? "--batch-size" : "--precision"),
+          run_config.string()));
     }
     if (!fs::is_regular_file(run_config)) {
       throw ConfigError(
@@ -210,7 +211,11 @@ void run_training(TrainArgs& a, bool pretrain) {
     }
   }
   // The machine check before the (possibly long) import; the trainer repeats it.
-  resolve_device(config.runtime.device, "runtime.device (--device)");
+  resolve_device(config.runtime.device,
+                 !a.resume.empty() && a.device.empty()
+                     ? fmt::format("{}: runtime.device (--device runs it elsewhere)",
+                                   (fs::path(a.resume) / "config.yaml").string())
+                     : std::string("runtime.device (--device)"));
   const Dataset dataset = load_data(a.data, a.general);
   // A new run trains into a temporary sibling that replaces --output only on success, so a
   // failed run leaves an earlier run (or nothing) behind.
@@ -278,7 +283,8 @@ void add_train(CLI::App& app) {
                   "pre-trained static node memory (static_memory.pt from pretrain-static)");
   cmd->add_option("--resume", a->resume,
                   "continue the run in this directory from last.pt, with the run's own config "
-                  "(--epochs may extend it; --config and --batch-size are refused)");
+                  "(--epochs may extend it, --device may move it to another device; --config, "
+                  "--batch-size and --precision are refused)");
   cmd->callback([a] { run_training(*a, false); });
 }
 

@@ -56,7 +56,7 @@ std::pair<int, std::string> run(const std::string& args) {
 std::string train_args(const fs::path& out, int epochs = 1) {
   return "train --data " + kCollegeMsg + " --config " + DISTTGL_SOURCE_DIR +
          "/configs/tgn.yaml --output " + out.string() + " --epochs " + std::to_string(epochs) +
-         " --seed 0 --threads 2";
+         " --seed 0 --threads 2 --device cpu";  // bit-identity holds on the CPU
 }
 
 struct RunResult {

@@ -19,6 +19,7 @@
 
 #include "disttgl/common/error.hpp"
 #include "disttgl/trainer/data/import.hpp"
+#include "disttgl/trainer/model/segment_attention.hpp"
 #include "disttgl/trainer/train/device.hpp"
 #include "disttgl/trainer/train/trainer.hpp"
 
@@ -67,8 +68,12 @@ const Dataset& college_msg() {
   return d;
 }
 
-TrainConfig config_on(const std::string& device, const std::string& precision = "fp32") {
+// Comparisons across devices or precisions turn dropout off: the CPU and CUDA dropout
+// generators differ, which would make them comparisons of two seeds.
+TrainConfig config_on(const std::string& device, const std::string& precision = "fp32",
+                      bool dropout = true) {
   auto c = parse_config("model: tgn\n", "test");
+  if (!dropout) c.model.dropout = c.model.attention_dropout = 0.0;
   c.optim.epochs = 1;
   c.optim.batch_size = 600;
   c.optim.patience = 0;
@@ -90,7 +95,7 @@ RunOptions options_in(const fs::path& dir, std::int64_t max_batches = 0) {
 
 // ---- without a GPU: the error paths and the CPU side ----
 
-TEST(DeviceCli, CudaWithoutAGpuExitsTwoNamingTheFlagAndWritesNothing) {
+TEST(DeviceCli, GpuAskedForWithoutAGpuExitsTwoNamingTheFlagAndWritesNothing) {
   if (torch::cuda::is_available()) GTEST_SKIP() << "a CUDA device is visible";
   const auto dir = temp_dir("nocuda");
   const std::string expected =
@@ -137,6 +142,44 @@ TEST(DeviceCli, UnknownDeviceOrPrecisionExitsTwoNamingTheField) {
   fs::remove(config);
 }
 
+// A run moves between devices on --resume: its config.yaml's device is named when it is
+// missing here, --device overrides it, and --precision (which changes the training) is
+// refused.
+TEST(DeviceCli, ResumeNamesTheRunsDeviceAndMayMoveIt) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "a CUDA device is visible";
+  const auto dir = temp_dir("resume");
+  const std::string quick = " --max-train-batches 3 --threads 2";
+  auto [code, out] = run("train --data " + kCollegeMsg + " --output " + dir.string() +
+                         " --device cpu --epochs 1" + quick);
+  ASSERT_EQ(code, 0) << out;
+  // As if trained on a GPU machine.
+  const auto config = dir / "config.yaml";
+  std::stringstream text;
+  text << std::ifstream(config).rdbuf();
+  std::string yaml = text.str();
+  const auto at = yaml.find("device: cpu");
+  ASSERT_NE(at, std::string::npos) << yaml;
+  yaml.replace(at, 11, "device: cuda");
+  std::ofstream(config, std::ios::trunc) << yaml;
+  const std::string resume = "train --data " + kCollegeMsg + " --resume " + dir.string();
+  std::tie(code, out) = run(resume + " --epochs 2" + quick);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find(config.string() +
+                     ": runtime.device (--device runs it elsewhere): cuda requested but no CUDA "
+                     "device is visible"),
+            std::string::npos)
+      << out;
+  std::tie(code, out) = run(resume + " --epochs 2 --device cpu --precision bf16" + quick);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("--precision: not allowed with --resume"), std::string::npos) << out;
+  EXPECT_EQ(losses(dir).size(), 1u);  // refused runs leave the run as it was
+  std::tie(code, out) = run(resume + " --epochs 2 --device cpu" + quick);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_EQ(losses(dir).size(), 2u);
+  EXPECT_EQ(read_json(dir / "summary.json")["device"].get<std::string>(), "cpu");
+  fs::remove_all(dir);
+}
+
 TEST(DeviceConfig, RuntimeSectionRoundTripsAndDefaultsToAutoFp32) {
   const auto c = parse_config("model: tgn\n", "t");
   EXPECT_EQ(c.runtime.device, "auto");
@@ -169,7 +212,12 @@ TEST(Device, ResolveFollowsWhatTheMachineHas) {
     EXPECT_EQ(resolve_device("auto", "f"), torch::Device(torch::kCPU));
     EXPECT_THROW(resolve_device("cuda:0", "f"), ConfigError);
   }
-  EXPECT_THROW(resolve_device("cuda0", "f"), ConfigError);
+  // torch keeps device indices in an int8: values it would wrap are refused by the syntax.
+  for (const char* bad : {"cuda0", "cuda:01", "cuda:256", "cuda:-1", "cuda:", "CUDA"}) {
+    EXPECT_THROW(resolve_device(bad, "f"), ConfigError) << bad;
+  }
+  EXPECT_TRUE(is_device_syntax("cuda:99"));
+  EXPECT_TRUE(is_device_syntax("cuda:10"));
 }
 
 TEST(DeviceCli, AutoTrainsOnTheCpuWithoutAGpu) {
@@ -207,8 +255,8 @@ TEST(Autocast, GuardEnablesBf16ForItsScopeAndRestores) {
 TEST(Autocast, Bf16TrainingOnTheCpuLearnsWithFloat32State) {
   const auto fp32_dir = temp_dir("fp32");
   const auto bf16_dir = temp_dir("bf16");
-  auto fp32 = Trainer(college_msg(), config_on("cpu"), options_in(fp32_dir, 30)).fit();
-  auto bf16 = Trainer(college_msg(), config_on("cpu", "bf16"), options_in(bf16_dir, 30)).fit();
+  auto fp32 = Trainer(college_msg(), config_on("cpu", "fp32", false), options_in(fp32_dir, 30)).fit();
+  auto bf16 = Trainer(college_msg(), config_on("cpu", "bf16", false), options_in(bf16_dir, 30)).fit();
   const auto l32 = losses(fp32_dir);
   const auto l16 = losses(bf16_dir);
   ASSERT_EQ(l16.size(), 1u);
@@ -230,6 +278,51 @@ TEST(Autocast, Bf16TrainingOnTheCpuLearnsWithFloat32State) {
   fs::remove_all(bf16_dir);
 }
 
+// Every model kind and attention branch runs under bf16 autocast: the padding logits and the
+// attention aggregation stay float32 (TGN with many narrow heads takes the per-slot
+// projection branch; APAN masks empty mailbox slots).
+TEST(Autocast, EveryModelKindTrainsUnderBf16OnTheCpu) {
+  for (const std::string yaml :
+       {"model: tgn\n", "model: tgn\nembedding:\n  heads: 10\n", "model: jodie\n",
+        "model: apan\n"}) {
+    std::vector<double> ap, loss;
+    for (const std::string precision : {"fp32", "bf16"}) {
+      auto c = parse_config(yaml, "test");
+      c.model.dropout = c.model.attention_dropout = 0.0;
+      c.optim.epochs = 1;
+      c.optim.patience = 0;
+      c.eval.validation_mrr = false;
+      c.eval.mrr_negatives = 3;
+      c.runtime.device = "cpu";
+      c.runtime.precision = precision;
+      const auto dir = temp_dir("kinds");
+      ap.push_back(Trainer(college_msg(), c, options_in(dir, 5)).fit().ap);
+      loss.push_back(losses(dir).at(0));
+      fs::remove_all(dir);
+    }
+    EXPECT_TRUE(std::isfinite(loss[1])) << yaml;
+    EXPECT_NEAR(loss[1], loss[0], 0.02) << yaml;
+    EXPECT_NEAR(ap[1], ap[0], 0.03) << yaml << " fp32 " << ap[0] << " bf16 " << ap[1];
+  }
+}
+
+// The reference aggregation (the GPU path) under autocast: bf16 logits could not hold the
+// padding value, so it computes in float32.
+TEST(Autocast, ReferenceAttentionComputesInFloat32UnderAutocast) {
+  const auto x = torch::randn({4, 3, 8});
+  const auto qk = torch::randn({4, 2, 8});
+  auto mask = torch::ones({4, 3}, torch::kBool);
+  mask.index_put_({0, 2}, false);
+  mask.index_put_({3}, false);  // a root without neighbours
+  const auto expected = segment_attention_reference(x, qk, mask, {});
+  const AutocastGuard amp(torch::kCPU, torch::kBFloat16);
+  const auto got = segment_attention_reference(x.to(torch::kBFloat16), qk.to(torch::kBFloat16),
+                                               mask, {});
+  EXPECT_EQ(got.scalar_type(), torch::kFloat);
+  EXPECT_TRUE(torch::allclose(got, expected, 0.05, 0.05));
+  EXPECT_EQ(got[3].abs().max().item<float>(), 0.0f);
+}
+
 // ---- with a GPU (bench/gpu/device-check.sh) ----
 
 #define SKIP_WITHOUT_CUDA() \
@@ -239,8 +332,8 @@ TEST(CudaTraining, GpuAndCpuAgreeOnTestApAfterOneEpoch) {
   SKIP_WITHOUT_CUDA();
   const auto gpu_dir = temp_dir("gpu");
   const auto cpu_dir = temp_dir("cpu");
-  const auto gpu = Trainer(college_msg(), config_on("cuda"), options_in(gpu_dir)).fit();
-  const auto cpu = Trainer(college_msg(), config_on("cpu"), options_in(cpu_dir)).fit();
+  const auto gpu = Trainer(college_msg(), config_on("cuda", "fp32", false), options_in(gpu_dir)).fit();
+  const auto cpu = Trainer(college_msg(), config_on("cpu", "fp32", false), options_in(cpu_dir)).fit();
   EXPECT_NEAR(gpu.ap, cpu.ap, 0.01) << "gpu " << gpu.ap << " cpu " << cpu.ap;
   const auto summary = read_json(gpu_dir / "summary.json");
   EXPECT_EQ(summary["device"].get<std::string>().rfind("cuda:0", 0), 0u);
@@ -253,6 +346,9 @@ TEST(CudaTraining, GpuAndCpuAgreeOnTestApAfterOneEpoch) {
 // bit-for-bit the losses of the sequential loop (deterministic kernels in both).
 TEST(CudaTraining, DeterministicRunsAreBitIdenticalWithAndWithoutThePipeline) {
   SKIP_WITHOUT_CUDA();
+  struct Reset {  // deterministic mode is process-wide: off again even after a failed ASSERT
+    ~Reset() { apply_determinism(false); }
+  } reset;
   std::vector<std::vector<double>> runs;
   std::vector<double> aps;
   for (int depth : {0, 1, 1}) {
@@ -271,7 +367,6 @@ TEST(CudaTraining, DeterministicRunsAreBitIdenticalWithAndWithoutThePipeline) {
     for (std::size_t e = 0; e < runs[0].size(); ++e) EXPECT_EQ(runs[r][e], runs[0][e]);
     EXPECT_EQ(aps[r], aps[0]);
   }
-  apply_determinism(false);
 }
 
 // A checkpoint written on the GPU evaluates on the CPU (and the CPU's on the GPU) with the
@@ -304,8 +399,8 @@ TEST(CudaTraining, Bf16OnTheGpuLearnsLikeFp32) {
   SKIP_WITHOUT_CUDA();
   const auto a = temp_dir("gpu_fp32");
   const auto b = temp_dir("gpu_bf16");
-  const auto fp32 = Trainer(college_msg(), config_on("cuda"), options_in(a)).fit();
-  const auto bf16 = Trainer(college_msg(), config_on("cuda", "bf16"), options_in(b)).fit();
+  const auto fp32 = Trainer(college_msg(), config_on("cuda", "fp32", false), options_in(a)).fit();
+  const auto bf16 = Trainer(college_msg(), config_on("cuda", "bf16", false), options_in(b)).fit();
   EXPECT_NEAR(bf16.ap, fp32.ap, 0.02) << "fp32 " << fp32.ap << " bf16 " << bf16.ap;
   fs::remove_all(a);
   fs::remove_all(b);

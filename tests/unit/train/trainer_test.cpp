@@ -52,6 +52,7 @@ Dataset random_graph(std::int64_t num_nodes, std::int64_t num_events, std::uint3
 
 TrainConfig small_config(std::int64_t epochs, std::int64_t batch_size) {
   auto c = parse_config("model: tgn\n", "test");
+  c.runtime.device = "cpu";  // the bit-for-bit tests hold on the CPU (docs/gpu.md)
   c.optim.epochs = epochs;
   c.optim.batch_size = batch_size;
   c.optim.patience = 0;

@@ -24,7 +24,9 @@ torch::Tensor read_checked(torch::serialize::InputArchive& archive, const std::s
                              c10::toString(t.scalar_type()), " ", shape_string(t), ", expected ",
                              c10::toString(dtype), " [", join(shape, ", "), "]"));
   }
-  return t.contiguous();
+  // Host memory whatever device the archive was mapped to: the daemon store copies from it
+  // with plain pointers, the local store copies into its own device.
+  return t.to(torch::kCPU).contiguous();
 }
 
 }  // namespace

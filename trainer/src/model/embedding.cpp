@@ -147,7 +147,9 @@ torch::Tensor TemporalAttentionLayerImpl::forward(const torch::Tensor& table,
       const torch::Tensor valid = slots.mask.unsqueeze(2);
       torch::Tensor logits = torch::leaky_relu(
           (k * q.view({num_roots, 1, num_heads_, head_dim})).sum(3), kAttentionLeakySlope);
-      logits = logits.masked_fill(valid.logical_not(), std::numeric_limits<float>::lowest());
+      // float32 before the mask: bf16 autocast would make lowest() overflow.
+      logits = logits.to(torch::kFloat)
+                   .masked_fill(valid.logical_not(), std::numeric_limits<float>::lowest());
       torch::Tensor att = torch::softmax(logits, 1) * valid.to(logits.scalar_type());
       if (keep.defined()) att = att * keep;
       a = (att.unsqueeze(3) * v).sum(1).reshape({num_roots, out_dim_});

@@ -127,7 +127,8 @@ torch::Tensor AttentionMemoryUpdaterImpl::forward(const MemoryRows& rows,
   // Empty slots get the lowest finite logit: excluded when the node has any mail, and no
   // NaN (all -inf) for a node without mail, whose result is masked out below anyway.
   const torch::Tensor empty = (rows.mail_eid < 0).unsqueeze(2);
-  logits = logits.masked_fill(empty, std::numeric_limits<float>::lowest());
+  // float32 first: under bf16 autocast lowest() would not fit the logits' dtype.
+  logits = logits.to(torch::kFloat).masked_fill(empty, std::numeric_limits<float>::lowest());
   torch::Tensor att = torch::softmax(logits, 1);
   att = attention_dropout->forward(att);
   const torch::Tensor a = (att.unsqueeze(3) * v).sum(1).reshape({n, dims_.memory_dim});

@@ -1,6 +1,7 @@
 #include "disttgl/trainer/model/segment_attention.hpp"
 
 #include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -228,14 +229,41 @@ DenseSlots dense_slots(const torch::Tensor& row, std::int64_t num_roots) {
   return out;
 }
 
+namespace {
+
+// Under bf16 autocast the projections arrive in bf16 and bmm would return bf16 logits, whose
+// range cannot hold the padding logit: the aggregation runs in float32 with autocast off.
+bool needs_float32(const torch::Tensor& x, const torch::Tensor& qk, const torch::Tensor& keep) {
+  return x.scalar_type() != torch::kFloat || qk.scalar_type() != torch::kFloat ||
+         (keep.defined() && keep.scalar_type() != torch::kFloat) ||
+         at::autocast::is_autocast_enabled(x.device().type());
+}
+
+torch::Tensor f32(const torch::Tensor& t) { return t.defined() ? t.to(torch::kFloat) : t; }
+
+// Autocast off for one device type within a scope (restored after).
+class Float32Scope {
+ public:
+  explicit Float32Scope(c10::DeviceType type)
+      : type_(type), was_(at::autocast::is_autocast_enabled(type)) {
+    at::autocast::set_autocast_enabled(type_, false);
+  }
+  ~Float32Scope() { at::autocast::set_autocast_enabled(type_, was_); }
+  Float32Scope(const Float32Scope&) = delete;
+  Float32Scope& operator=(const Float32Scope&) = delete;
+
+ private:
+  c10::DeviceType type_;
+  bool was_;
+};
+
+}  // namespace
+
 torch::Tensor segment_attention(const torch::Tensor& x, const torch::Tensor& qk,
                                 const torch::Tensor& mask, const torch::Tensor& keep) {
-  if (x.scalar_type() != torch::kFloat || qk.scalar_type() != torch::kFloat ||
-      (keep.defined() && keep.scalar_type() != torch::kFloat)) {
-    // bf16 autocast hands over lower-precision projections: the aggregation itself runs in
-    // float32 (softmax is on autocast's float32 list too).
-    const auto f = [](const torch::Tensor& t) { return t.defined() ? t.to(torch::kFloat) : t; };
-    return segment_attention(f(x), f(qk), mask, f(keep));
+  if (needs_float32(x, qk, keep)) {
+    const Float32Scope scope(x.device().type());
+    return segment_attention(f32(x), f32(qk), mask, f32(keep));
   }
   check_inputs(x, qk, mask, keep, "segment_attention");
   if (!x.device().is_cpu()) return segment_attention_reference(x, qk, mask, keep);
@@ -246,6 +274,10 @@ torch::Tensor segment_attention(const torch::Tensor& x, const torch::Tensor& qk,
 
 torch::Tensor segment_attention_reference(const torch::Tensor& x, const torch::Tensor& qk,
                                           const torch::Tensor& mask, const torch::Tensor& keep) {
+  if (needs_float32(x, qk, keep)) {
+    const Float32Scope scope(x.device().type());
+    return segment_attention_reference(f32(x), f32(qk), mask, f32(keep));
+  }
   check_inputs(x, qk, mask, keep, "segment_attention_reference");
   const torch::Tensor valid = mask.unsqueeze(2);
   torch::Tensor logits =

@@ -234,10 +234,15 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
 
 bool is_device_syntax(const std::string& device) {
   if (device == "auto" || device == "cpu" || device == "cuda") return true;
+  // cuda:N with N in 0..99 written without leading zeros (torch keeps device indices in an
+  // int8 and would wrap larger ones silently).
   const std::string prefix = "cuda:";
-  return device.size() > prefix.size() && device.size() <= prefix.size() + 3 &&
-         device.compare(0, prefix.size(), prefix) == 0 &&
-         device.find_first_not_of("0123456789", prefix.size()) == std::string::npos;
+  if (device.size() <= prefix.size() || device.size() > prefix.size() + 2 ||
+      device.compare(0, prefix.size(), prefix) != 0 ||
+      device.find_first_not_of("0123456789", prefix.size()) != std::string::npos) {
+    return false;
+  }
+  return device[prefix.size()] != '0' || device.size() == prefix.size() + 1;
 }
 
 void check_device_syntax(const std::string& device, const std::string& field) {

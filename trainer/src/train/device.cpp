@@ -45,9 +45,9 @@ torch::Device resolve_device(const std::string& text, const std::string& field) 
 #endif
         ));
   }
-  const torch::Device device(text);  // syntax checked above
+  // Parsed here, not by torch::Device, whose int8 index would wrap large values.
+  const std::int64_t index = text == "cuda" ? 0 : std::stoll(text.substr(5));  // syntax checked
   const auto count = static_cast<std::int64_t>(torch::cuda::device_count());
-  const std::int64_t index = device.has_index() ? device.index() : 0;
   if (index >= count) {
     throw ConfigError(fmt::format("{}: {} does not exist: {} CUDA device{} visible ({})", field,
                                   text, count, count == 1 ? "" : "s", visible_devices_note()));

@@ -45,8 +45,9 @@ DenseSlots dense_slots(const torch::Tensor& row, std::int64_t num_roots);
 /// x: [R, F, C] float32, qk: [R, H, C] float32, mask: [R, F] bool,
 /// keep: [R, F, H] float32 dropout keep-scale (0 or 1/(1-p)) or undefined for none.
 /// Returns agg [R, H, C] float32 as above; a root without valid slots gets agg = 0.
-/// Differentiable in x and qk. x, qk or keep in another floating dtype (bf16 under autocast)
-/// are converted to float32 first. Throws InternalError on a shape mismatch.
+/// Differentiable in x and qk. Under autocast, or with x, qk or keep in another floating
+/// dtype (bf16), it computes in float32 with autocast off (so does the reference). Throws
+/// InternalError on a shape mismatch.
 torch::Tensor segment_attention(const torch::Tensor& x, const torch::Tensor& qk,
                                 const torch::Tensor& mask, const torch::Tensor& keep);
 

@@ -64,7 +64,7 @@ struct TrainConfig {
   RuntimeConfig runtime;
 };
 
-/// True for "auto", "cpu", "cuda" and "cuda:N" (N: 1 to 3 digits).
+/// True for "auto", "cpu", "cuda" and "cuda:N" (N in 0..99, no leading zeros).
 bool is_device_syntax(const std::string& device);
 
 /// Checks the syntax of a device string ("auto", "cpu", "cuda", "cuda:N" with N >= 0);

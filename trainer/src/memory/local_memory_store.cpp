@@ -87,7 +87,9 @@ PendingRows LocalMemoryStore::read_async(std::int64_t batch, const torch::Tensor
 MemoryRows LocalMemoryStore::read_now(const torch::Tensor& nodes) {
   check_node_ids(nodes, options_.num_nodes, "LocalMemoryStore::read");
   torch::NoGradGuard no_grad;
-  const torch::Tensor idx = nodes.to(options_.device);
+  // From pinned host ids (the gather stage pins them) the copy does not wait for the stream.
+  const torch::Tensor idx =
+      nodes.to(options_.device, /*non_blocking=*/options_.device.is_cuda() && nodes.is_pinned());
   MemoryRows rows{memory_.index_select(0, idx), memory_ts_.index_select(0, idx),
                   mail_.index_select(0, idx), mail_ts_.index_select(0, idx),
                   mail_eid_.index_select(0, idx)};

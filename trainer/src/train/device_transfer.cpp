@@ -67,6 +67,13 @@ void DeviceTransfer::synchronize(const std::shared_ptr<TransferFence>& fence) {
   if (fence) fence->done.synchronize();
 }
 
+void DeviceTransfer::follow_current_stream() const {
+  if (!side_) return;
+  at::cuda::CUDAEvent queued;
+  queued.record(c10::cuda::getCurrentCUDAStream(device_.index()));
+  queued.block(side_->stream);
+}
+
 #else  // builds without CUDA: the device is always the CPU (resolve_device refuses CUDA)
 
 struct DeviceTransfer::Side {};
@@ -87,6 +94,8 @@ void DeviceTransfer::wait_for(const std::shared_ptr<TransferFence>&,
                               const std::vector<torch::Tensor>&) {}
 
 void DeviceTransfer::synchronize(const std::shared_ptr<TransferFence>&) {}
+
+void DeviceTransfer::follow_current_stream() const {}
 
 #endif
 

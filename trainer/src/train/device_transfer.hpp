@@ -41,6 +41,10 @@ class DeviceTransfer {
   static void wait_for(const std::shared_ptr<TransferFence>& fence,
                        const std::vector<torch::Tensor>& tensors);
 
+  /// Makes the side stream wait for the work queued so far on the calling thread's current
+  /// stream (e.g. tables copied there that the side stream will read). No-op on the CPU.
+  void follow_current_stream() const;
+
   /// Blocks the calling thread until the fence's copies are done (stage profiling only).
   static void synchronize(const std::shared_ptr<TransferFence>& fence);
 

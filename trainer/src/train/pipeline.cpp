@@ -92,6 +92,9 @@ GatherStage::GatherStage(MemoryStore* store, FeatureTables tables, torch::Device
        {&tables_.edge_features, &tables_.node_features, &tables_.static_memory}) {
     if (t->defined()) *t = t->to(device_);
   }
+  // A copy from pageable memory may still be in flight when to() returns; the side stream
+  // reads these tables, so it waits for them.
+  transfer_->follow_current_stream();
 }
 
 GatherStage::~GatherStage() = default;
@@ -109,6 +112,8 @@ GatheredBatch GatherStage::run(SampledBatch batch, std::int64_t logical_batch) c
   // nodes are all the nodes the forward touches.
   const auto& all_nodes = batch.blocks.empty() ? batch.roots : batch.blocks.back().nodes;
   auto [unique, index] = unique_with_index(to_tensor(all_nodes));
+  // Pinned on a GPU: the copy below and a GPU store's read then copy without blocking.
+  if (device_.is_cuda()) unique = unique.pin_memory();
   std::vector<BlockTensors> blocks;
   blocks.reserve(batch.blocks.size());
   for (const auto& block : batch.blocks) blocks.push_back(to_block_tensors(block, torch::kCPU));
@@ -133,12 +138,7 @@ GatheredBatch GatherStage::run(SampledBatch batch, std::int64_t logical_batch) c
       in.static_memory = tables_.static_memory.index_select(0, in.unique_nodes);
     }
   });
-  // A store on the GPU reads with the copied ids (ordered after the fence by await_memory);
-  // host ids would cost a blocking copy that waits for the whole compute stream.
-  if (store_ != nullptr) {
-    g.pending_memory =
-        store_->read_async(logical_batch, store_->device().is_cuda() ? in.unique_nodes : unique);
-  }
+  if (store_ != nullptr) g.pending_memory = store_->read_async(logical_batch, unique);
   if (profile_) {
     detail::DeviceTransfer::synchronize(g.h2d);
     g.h2d_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

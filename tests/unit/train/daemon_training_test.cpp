@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "../../support/daemon_harness.hpp"
+#include "../../support/trainer_cli.hpp"
 
 namespace {
 namespace fs = std::filesystem;
@@ -28,28 +29,14 @@ using Clock = std::chrono::steady_clock;
 const std::string kCollegeMsg =
     std::string(DISTTGL_SHARED_DIR) + "/datasets/collegemsg/CollegeMsg.txt";
 
+using disttgl::test::read_text;
+
 fs::path temp_dir(const std::string& name) {
-  auto p = fs::path("/tmp") / ("disttgl_daemon_train_" + std::to_string(::getpid()) + "_" + name);
-  fs::remove_all(p);
-  return p;
+  return disttgl::test::temp_path("daemon_train", name);
 }
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// Runs the trainer to completion; returns {exit code, output}.
 std::pair<int, std::string> run(const std::string& args) {
-  const auto log = temp_dir("log");
-  const std::string cmd =
-      std::string(DISTTGL_TRAINER_BIN) + " " + args + " > " + log.string() + " 2>&1";
-  const int status = std::system(cmd.c_str());
-  std::string text = read_text(log);
-  fs::remove(log);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
+  return disttgl::test::run_trainer(args, "daemon_train");
 }
 
 // One epoch of TGN on CollegeMsg (TGL's defaults: batch 600), as CLI arguments.

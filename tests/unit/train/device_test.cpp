@@ -22,6 +22,7 @@
 #include "disttgl/trainer/model/segment_attention.hpp"
 #include "disttgl/trainer/train/device.hpp"
 #include "disttgl/trainer/train/trainer.hpp"
+#include "../../support/trainer_cli.hpp"
 
 namespace disttgl::trainer {
 namespace {
@@ -31,23 +32,10 @@ using json = nlohmann::json;
 const std::string kCollegeMsg =
     std::string(DISTTGL_SHARED_DIR) + "/datasets/collegemsg/CollegeMsg.txt";
 
-fs::path temp_dir(const std::string& name) {
-  auto p = fs::path("/tmp") / ("disttgl_device_" + std::to_string(::getpid()) + "_" + name);
-  fs::remove_all(p);
-  return p;
-}
+fs::path temp_dir(const std::string& name) { return test::temp_path("device", name); }
 
-// Runs the real binary; returns {exit code, stderr+stdout}.
 std::pair<int, std::string> run(const std::string& args) {
-  const auto log = temp_dir("cli_log");
-  const std::string cmd =
-      std::string(DISTTGL_TRAINER_BIN) + " " + args + " > " + log.string() + " 2>&1";
-  const int status = std::system(cmd.c_str());
-  std::ifstream in(log);
-  std::stringstream text;
-  text << in.rdbuf();
-  fs::remove(log);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text.str()};
+  return test::run_trainer(args, "device");
 }
 
 json read_json(const fs::path& file) {
@@ -154,9 +142,7 @@ TEST(DeviceCli, ResumeNamesTheRunsDeviceAndMayMoveIt) {
   ASSERT_EQ(code, 0) << out;
   // As if trained on a GPU machine.
   const auto config = dir / "config.yaml";
-  std::stringstream text;
-  text << std::ifstream(config).rdbuf();
-  std::string yaml = text.str();
+  std::string yaml = test::read_text(config);
   const auto at = yaml.find("device: cpu");
   ASSERT_NE(at, std::string::npos) << yaml;
   yaml.replace(at, 11, "device: cuda");

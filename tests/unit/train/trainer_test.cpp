@@ -18,17 +18,14 @@
 
 #include "disttgl/common/error.hpp"
 #include "disttgl/trainer/data/import.hpp"
+#include "../../support/trainer_cli.hpp"
 
 namespace disttgl::trainer {
 namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-fs::path temp_dir(const std::string& name) {
-  auto p = fs::path("/tmp") / ("disttgl_train_" + std::to_string(::getpid()) + "_" + name);
-  fs::remove_all(p);
-  return p;
-}
+fs::path temp_dir(const std::string& name) { return test::temp_path("train", name); }
 
 // Uniformly random endpoints and times: nothing about the future is predictable.
 Dataset random_graph(std::int64_t num_nodes, std::int64_t num_events, std::uint32_t seed) {
@@ -160,17 +157,8 @@ TEST(Trainer, ResumeGivesTheSameLossesAsAnUninterruptedRun) {
   fs::remove_all(resumed);
 }
 
-// Runs the real binary; returns {exit code, stderr+stdout}.
 std::pair<int, std::string> run(const std::string& args) {
-  const auto log = temp_dir("cli_log");
-  const std::string cmd =
-      std::string(DISTTGL_TRAINER_BIN) + " " + args + " > " + log.string() + " 2>&1";
-  const int status = std::system(cmd.c_str());
-  std::ifstream in(log);
-  std::stringstream text;
-  text << in.rdbuf();
-  fs::remove(log);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text.str()};
+  return test::run_trainer(args, "train");
 }
 
 const std::string kCollegeMsg =

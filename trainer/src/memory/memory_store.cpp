@@ -25,9 +25,6 @@ std::string expected_shape_string(const std::vector<std::int64_t>& shape) {
   for (const std::int64_t d : shape) parts.push_back(d == kAnyDim ? "*" : std::to_string(d));
   return str_cat("[", join(parts, ", "), "]");
 }
-}  // namespace
-
-namespace {
 
 // Under autocast (bf16 precision) float32 activations arrive in the autocast dtype.
 bool dtype_matches(const torch::Tensor& t, torch::ScalarType dtype) {

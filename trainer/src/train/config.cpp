@@ -216,9 +216,7 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
   rt.read("device", c.runtime.device);
   rt.read("precision", c.runtime.precision);
   rt.read("deterministic", c.runtime.deterministic);
-  try {
-    check_device_syntax(c.runtime.device, "device");
-  } catch (const ConfigError&) {
+  if (!is_device_syntax(c.runtime.device)) {
     rt.fail("device", fmt::format("unknown value '{}' (expected auto, cpu, cuda or cuda:N)",
                                   c.runtime.device));
   }

@@ -150,11 +150,13 @@ GatheredBatch GatherStage::run(SampledBatch batch, std::int64_t logical_batch) c
 
 void GatherStage::await_memory(GatheredBatch& batch) const {
   ModelInputs& in = batch.inputs;
-  std::vector<torch::Tensor> copied{in.unique_nodes, in.node_index,    in.root_times,
-                                    in.node_features, in.static_memory, batch.event_eid};
-  for (const auto& b : in.blocks) copied.insert(copied.end(), {b.row, b.dt, b.eid});
-  detail::DeviceTransfer::wait_for(batch.h2d, copied);
-  batch.h2d.reset();
+  if (batch.h2d) {  // only a GPU batch has copies to wait for
+    std::vector<torch::Tensor> copied{in.unique_nodes, in.node_index,    in.root_times,
+                                      in.node_features, in.static_memory, batch.event_eid};
+    for (const auto& b : in.blocks) copied.insert(copied.end(), {b.row, b.dt, b.eid});
+    detail::DeviceTransfer::wait_for(batch.h2d, copied);
+    batch.h2d.reset();
+  }
   if (store_ == nullptr) return;
   in.memory = batch.pending_memory.get().to(device_);
 }

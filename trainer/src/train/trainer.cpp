@@ -218,6 +218,17 @@ struct Trainer::State {
     if (opt.profile_stages && device.is_cuda()) torch::cuda::synchronize(device.index());
   }
 
+  // The model's forward on a batch under the run's autocast (bf16 precision), and with `loss`
+  // its training loss in the same scope (the loss then runs in float32 by autocast's lists).
+  ModelOutputs forward(const GatheredBatch& batch, torch::Tensor* loss = nullptr) {
+    const AutocastGuard amp(device, autocast);
+    ModelOutputs out = model->forward(batch.inputs);
+    if (loss != nullptr) {
+      *loss = link_prediction_loss(cfg.optim.loss, out.pos_logits, out.neg_logits);
+    }
+    return out;
+  }
+
   void reset_memory() {
     if (store) store->reset();
     if (sampler) sampler->reset();
@@ -281,13 +292,8 @@ struct Trainer::State {
                 times, [&](GatheredBatch& batch, std::int64_t b) {
                   sync_device();
                   auto t = Clock::now();
-                  ModelOutputs out;
                   torch::Tensor loss;
-                  {
-                    const AutocastGuard amp(device, autocast);
-                    out = model->forward(batch.inputs);
-                    loss = link_prediction_loss(cfg.optim.loss, out.pos_logits, out.neg_logits);
-                  }
+                  const ModelOutputs out = forward(batch, &loss);
                   sync_device();
                   times.forward += since(t);
                   t = Clock::now();
@@ -334,11 +340,7 @@ struct Trainer::State {
     StageTimes times;
     run_batches(begin, end, batches, n_neg, cfg.eval.negative_seed, times,
                 [&](GatheredBatch& batch, std::int64_t b) {
-                  ModelOutputs out;
-                  {
-                    const AutocastGuard amp(device, autocast);
-                    out = model->forward(batch.inputs);
-                  }
+                  const ModelOutputs out = forward(batch);
                   write_back(memory(), batch, out);
                   auto pos = out.pos_logits.to(torch::kCPU, torch::kFloat64).contiguous();
                   auto neg = out.neg_logits.to(torch::kCPU, torch::kFloat64).contiguous();
@@ -375,11 +377,7 @@ struct Trainer::State {
     StageTimes times;
     run_batches(begin, end, (end - begin + bs - 1) / bs, 1, 0, times,
                 [&](GatheredBatch& batch, std::int64_t) {
-                  ModelOutputs out;
-                  {
-                    const AutocastGuard amp(device, autocast);
-                    out = model->forward(batch.inputs);
-                  }
+                  const ModelOutputs out = forward(batch);
                   write_back(memory(), batch, out);
                 });
   }

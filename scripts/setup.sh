@@ -23,7 +23,8 @@ PY_EXTRA=("numpy==2.3.5" "scikit-learn==1.7.2")
 APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git python3-venv
   libboost-dev libcpprest-dev prometheus-cpp-dev libgtest-dev libgmock-dev
   nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev zlib1g-dev
-  prometheus clang-format clang-tidy clang libclang-rt-14-dev)
+  prometheus clang-format clang-tidy clang libclang-rt-14-dev
+  libgloo-dev iproute2)
 
 log() { printf '[setup] %s\n' "$*"; }
 

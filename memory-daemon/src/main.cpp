@@ -14,6 +14,7 @@
 #include <stdexcept>
 
 #include "disttgl/common/error.hpp"
+#include "disttgl/common/layout.hpp"
 #include "disttgl/common/log.hpp"
 #include "server.hpp"
 
@@ -28,36 +29,10 @@ using disttgl::memory_daemon::Dimensions;
 using disttgl::memory_daemon::Layout;
 using disttgl::memory_daemon::ServerOptions;
 
-// "i=2,j=1,k=1" (any subset, each factor >= 1, missing ones 1).
-Layout parse_layout(const std::string& text) {
-  Layout layout;
-  std::istringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    const auto eq = item.find('=');
-    std::int32_t* field = nullptr;
-    const std::string key = item.substr(0, eq);
-    if (key == "i") field = &layout.i;
-    if (key == "j") field = &layout.j;
-    if (key == "k") field = &layout.k;
-    if (eq == std::string::npos || field == nullptr) {
-      throw ConfigError(fmt::format("--layout: '{}' is not i=N, j=N or k=N (in '{}')", item, text));
-    }
-    const std::string value = item.substr(eq + 1);
-    std::size_t used = 0;
-    long parsed = 0;
-    try {
-      parsed = std::stol(value, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != value.size() || value.empty() || parsed < 1 || parsed > (1 << 20)) {
-      throw ConfigError(
-          fmt::format("--layout: {} must be a whole number >= 1, got '{}'", key, value));
-    }
-    *field = static_cast<std::int32_t>(parsed);
-  }
-  return layout;
+// The one layout syntax of the project (disttgl/common/layout.hpp), in the wire's type.
+Layout layout_flag(const std::string& text) {
+  const disttgl::ParallelLayout l = disttgl::parse_layout(text, "--layout");
+  return Layout{l.i, l.j, l.k};
 }
 
 struct Flags {
@@ -100,7 +75,7 @@ ServerOptions to_options(const Flags& f, const CLI::App& app) {
     d.mailbox_size = app.count("--mailbox-size") != 0 ? f.mailbox_size : 1;
     o.group.dims = d;
   }
-  if (app.count("--layout") != 0) o.group.layout = parse_layout(f.layout);
+  if (app.count("--layout") != 0) o.group.layout = layout_flag(f.layout);
   if (app.count("--job") != 0) o.group.job = f.job;
   if (app.count("--memory-group") != 0) {
     const std::int32_t k = o.group.layout ? o.group.layout->k : 1;

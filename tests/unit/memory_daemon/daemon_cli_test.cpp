@@ -46,7 +46,7 @@ TEST(DaemonCli, BadFlagsExitTwoWithAMessage) {
       {{"--listen", "127.0.0.1:0", "--wait-timeout", "nan"}, "--wait-timeout"},
       {{}, "give --listen HOST:PORT, --unix PATH or both"},
       {{"--listen", "127.0.0.1:0", "--layout", "i=0"},
-       "--layout: i must be a whole number >= 1, got '0'"},
+       "--layout: i must be a whole number in [1, 4096], got '0'"},
       {{"--listen", "127.0.0.1:0", "--layout", "x=2"}, "--layout: 'x=2' is not i=N, j=N or k=N"},
       {{"--listen", "127.0.0.1:0", "--mail-dim", "3"}, "--nodes and --memory-dim go together"},
       {{"--listen", "127.0.0.1:0", "--nodes", "0", "--memory-dim", "4"}, "--nodes"},

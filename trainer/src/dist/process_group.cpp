@@ -1,0 +1,146 @@
+#include "disttgl/trainer/dist/process_group.hpp"
+
+#include <fmt/format.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/torch.h>
+
+#ifdef USE_C10D_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+#include "disttgl/common/error.hpp"
+
+namespace disttgl::trainer {
+
+struct ProcessGroup::Impl {
+  ProcessGroupOptions options;
+  c10::intrusive_ptr<c10d::TCPStore> tcp_store;
+  c10::intrusive_ptr<c10d::Backend> backend;
+  std::string name;
+
+  double timeout_s() const { return std::chrono::duration<double>(options.timeout).count(); }
+
+  [[noreturn]] void fail(const std::string& what, const std::exception& e) const {
+    throw IoError(fmt::format("process group ({} rank {} of {}): {} failed within {} s: {}", name,
+                              options.rank, options.world_size, what, timeout_s(), e.what()));
+  }
+};
+
+ProcessGroup::ProcessGroup(const ProcessGroupOptions& o) : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.options = o;
+  if (o.world_size < 1) {
+    throw ConfigError(fmt::format("process group: world size must be >= 1, got {}", o.world_size));
+  }
+  if (o.rank < 0 || o.rank >= o.world_size) {
+    throw ConfigError(
+        fmt::format("process group: rank {} is outside [0, {})", o.rank, o.world_size));
+  }
+  if (o.master_port < 0 || o.master_port > 65535 || (o.master_port == 0 && o.rank != 0)) {
+    throw ConfigError(fmt::format("process group: master port {} is not in [1, 65535]",
+                                  o.master_port));
+  }
+  m.name = o.device.is_cuda() ? "nccl" : "gloo";
+  c10d::TCPStoreOptions store_options;
+  store_options.port = static_cast<std::uint16_t>(o.master_port);
+  store_options.isServer = o.rank == 0;
+  store_options.numWorkers = static_cast<std::size_t>(o.world_size);
+  store_options.waitWorkers = true;
+  store_options.timeout = o.timeout;
+  try {
+    m.tcp_store = c10::make_intrusive<c10d::TCPStore>(o.master_addr, store_options);
+  } catch (const std::exception& e) {
+    m.fail(fmt::format("rendezvous at {}:{}", o.master_addr, o.master_port), e);
+  }
+  const auto store = c10::make_intrusive<c10d::PrefixStore>(o.prefix, m.tcp_store);
+  try {
+    if (o.device.is_cuda()) {
+#ifdef USE_C10D_NCCL
+      auto nccl = c10d::ProcessGroupNCCL::Options::create();
+      nccl->timeout = o.timeout;
+      m.backend = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, o.rank, o.world_size, nccl);
+#else
+      throw ConfigError("process group: this build has no NCCL (CUDA) backend");
+#endif
+    } else {
+      auto gloo = c10d::ProcessGroupGloo::Options::create(o.timeout);
+      gloo->devices = {o.local_addr.empty()
+                           ? c10d::ProcessGroupGloo::createDefaultDevice()
+                           : c10d::ProcessGroupGloo::createDeviceForHostname(o.local_addr)};
+      m.backend = c10::make_intrusive<c10d::ProcessGroupGloo>(store, o.rank, o.world_size, gloo);
+    }
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const std::exception& e) {
+    m.fail("connecting the ranks", e);
+  }
+}
+
+ProcessGroup::~ProcessGroup() = default;
+
+int ProcessGroup::rank() const { return impl_->options.rank; }
+int ProcessGroup::world_size() const { return impl_->options.world_size; }
+std::string ProcessGroup::backend_name() const { return impl_->name; }
+int ProcessGroup::master_port() const { return impl_->tcp_store->getPort(); }
+
+std::int64_t ProcessGroup::all_reduce_sum(std::vector<torch::Tensor>& tensors) {
+  if (tensors.empty()) return 0;
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> flat_parts;
+  flat_parts.reserve(tensors.size());
+  for (const auto& t : tensors) {
+    if (t.scalar_type() != tensors[0].scalar_type() || t.device() != tensors[0].device()) {
+      throw InternalError(fmt::format("ProcessGroup::all_reduce_sum: tensors of {} on {} and {} "
+                                      "on {} in one call",
+                                      c10::toString(tensors[0].scalar_type()),
+                                      tensors[0].device().str(), c10::toString(t.scalar_type()),
+                                      t.device().str()));
+    }
+    flat_parts.push_back(t.reshape({-1}));
+  }
+  std::vector<torch::Tensor> buffer{torch::cat(flat_parts)};
+  const std::int64_t bytes = buffer[0].numel() * buffer[0].element_size();
+  try {
+    c10d::AllreduceOptions options;
+    options.reduceOp = c10d::ReduceOp::SUM;
+    options.timeout = impl_->options.timeout;
+    impl_->backend->allreduce(buffer, options)->wait(impl_->options.timeout);
+  } catch (const std::exception& e) {
+    impl_->fail(fmt::format("all-reduce of {} bytes", bytes), e);
+  }
+  std::int64_t offset = 0;
+  for (auto& t : tensors) {
+    t.copy_(buffer[0].narrow(0, offset, t.numel()).view(t.sizes()));
+    offset += t.numel();
+  }
+  return bytes;
+}
+
+void ProcessGroup::barrier() {
+  try {
+    c10d::BarrierOptions options;
+    options.timeout = impl_->options.timeout;
+    impl_->backend->barrier(options)->wait(impl_->options.timeout);
+  } catch (const std::exception& e) {
+    impl_->fail("barrier", e);
+  }
+}
+
+std::int64_t average_gradients(ProcessGroup& group, const std::vector<torch::Tensor>& parameters) {
+  std::vector<torch::Tensor> grads;
+  grads.reserve(parameters.size());
+  for (const auto& p : parameters) {
+    // A parameter this rank did not use still takes part (as zeros), so every rank
+    // all-reduces the same layout.
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    grads.push_back(p.grad());
+  }
+  const std::int64_t bytes = group.all_reduce_sum(grads);
+  const double scale = 1.0 / static_cast<double>(group.world_size());
+  for (auto& g : grads) g.mul_(scale);
+  return bytes;
+}
+
+}  // namespace disttgl::trainer

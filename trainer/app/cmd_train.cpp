@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -167,7 +168,33 @@ void run_training(TrainArgs& a, bool pretrain) {
                                   a.output.empty() ? "--overwrite" : "--output", a.resume));
   }
   if (!a.resume.empty()) a.output = a.resume;
+  // One rank of a distributed run (DISTTGL_* variables, docs/launch-contract.md)?
+  const LaunchContract launch = read_launch_contract([](const char* n) { return std::getenv(n); });
+  if (a.output.empty() && launch.distributed()) a.output = launch.run_dir;
   if (a.output.empty()) throw ConfigError("--output: required (or --resume RUN_DIR)");
+  if (launch.distributed() && launch.rank != 0) {
+    // Ranks other than 0 write nothing: rank 0 owns the run directory.
+    auto config = a.config.empty() ? parse_config("model: tgn\n", "built-in tgn defaults")
+                                   : load_config(a.config);
+    if (a.epochs > 0) config.optim.epochs = a.epochs;
+    if (a.batch_size > 0) config.optim.batch_size = a.batch_size;
+    if (!a.device.empty()) config.runtime.device = a.device;
+    resolve_device(config.runtime.device, "runtime.device (--device)");
+    const Dataset dataset = load_data(a.data, a.general);
+    RunOptions opt;
+    opt.data_path = a.data;
+    opt.seed = static_cast<std::uint64_t>(a.seed);
+    opt.threads = a.threads;
+    opt.max_train_batches = a.max_train_batches;
+    opt.memory_daemon = a.memory_daemon;
+    opt.memory_timeout_s = a.memory_timeout;
+    opt.launch = launch;
+    Trainer trainer(dataset, config, opt);
+    install_stop_handlers();
+    trainer.fit();
+    std::cout << fmt::format("rank {} of {}: done\n", launch.rank, launch.world_size);
+    return;
+  }
   // Everything is validated (config, data, static memory) before the run directory changes.
   if (!a.resume.empty()) {
     // A resumed run must train exactly as it started, so what shapes it comes from the run.
@@ -240,6 +267,7 @@ void run_training(TrainArgs& a, bool pretrain) {
   opt.job = a.job;
   opt.memory_shared_memory = !a.no_memory_shm;
   opt.profile_stages = a.profile_stages;
+  opt.launch = launch;
   Trainer trainer(dataset, config, opt);
   // From here a Ctrl-C or SIGTERM stops at the next batch boundary and unwinds below.
   install_stop_handlers();

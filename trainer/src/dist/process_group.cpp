@@ -118,13 +118,30 @@ std::int64_t ProcessGroup::all_reduce_sum(std::vector<torch::Tensor>& tensors) {
   return bytes;
 }
 
-void ProcessGroup::barrier() {
+void ProcessGroup::barrier(std::chrono::milliseconds timeout) {
+  if (timeout == std::chrono::milliseconds::zero()) timeout = impl_->options.timeout;
   try {
     c10d::BarrierOptions options;
-    options.timeout = impl_->options.timeout;
-    impl_->backend->barrier(options)->wait(impl_->options.timeout);
+    options.timeout = timeout;
+    impl_->backend->barrier(options)->wait(timeout);
   } catch (const std::exception& e) {
     impl_->fail("barrier", e);
+  }
+}
+
+void ProcessGroup::broadcast(std::vector<torch::Tensor>& tensors, int root) {
+  torch::NoGradGuard no_grad;
+  for (auto& t : tensors) {
+    std::vector<torch::Tensor> one{t.is_contiguous() ? t : t.contiguous()};
+    try {
+      c10d::BroadcastOptions options;
+      options.rootRank = root;
+      options.timeout = impl_->options.timeout;
+      impl_->backend->broadcast(one, options)->wait(impl_->options.timeout);
+    } catch (const std::exception& e) {
+      impl_->fail(fmt::format("broadcast from rank {}", root), e);
+    }
+    if (!t.is_contiguous()) t.copy_(one[0]);
   }
 }
 

@@ -161,7 +161,8 @@ void GatherStage::await_memory(GatheredBatch& batch) const {
   in.memory = batch.pending_memory.get().to(device_);
 }
 
-void write_back(MemoryStore* store, const GatheredBatch& batch, const ModelOutputs& outputs) {
+void write_back(MemoryStore* store, const GatheredBatch& batch, const ModelOutputs& outputs,
+                std::int32_t shard) {
   if (store == nullptr) return;
   ModelOutputs out = outputs;
   // bf16 autocast computes s' in bf16; the node memory is float32 on every backend.
@@ -169,7 +170,7 @@ void write_back(MemoryStore* store, const GatheredBatch& batch, const ModelOutpu
     out.updated_memory = out.updated_memory.to(torch::kFloat);
   }
   const auto w = make_memory_write(batch.inputs, out, batch.event_ts, batch.event_eid);
-  store->write(batch.logical_batch, 0, w.nodes, w.rows);
+  store->write(batch.logical_batch, shard, w.nodes, w.rows);
 }
 
 // ---- BatchPrefetcher ----

@@ -58,8 +58,13 @@ class ProcessGroup {
   /// rank does not take part within the timeout, InternalError for mixed dtypes or devices.
   std::int64_t all_reduce_sum(std::vector<torch::Tensor>& tensors);
 
-  /// Waits until every rank has called barrier(). IoError on timeout.
-  void barrier();
+  /// Copies rank `root`'s `tensors` into every rank's (same shapes and dtypes), in place.
+  /// IoError on timeout.
+  void broadcast(std::vector<torch::Tensor>& tensors, int root = 0);
+
+  /// Waits until every rank has called barrier(), at most `timeout` (default: the group's).
+  /// IoError on timeout.
+  void barrier(std::chrono::milliseconds timeout = std::chrono::milliseconds::zero());
 
  private:
   struct Impl;

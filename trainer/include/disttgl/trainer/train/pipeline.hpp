@@ -120,8 +120,10 @@ class GatherStage {
 
 /// Write-back stage: memory and new mails for the batch's positive endpoints, each node at
 /// its last occurrence (make_memory_write + MemoryStore::write of batch.logical_batch). No-op
-/// without a store. Outputs computed under bf16 autocast are written as float32.
-void write_back(MemoryStore* store, const GatheredBatch& batch, const ModelOutputs& outputs);
+/// without a store. Outputs computed under bf16 autocast are written as float32. `shard` is
+/// the mini-batch shard (DistTGL's i) this write is of.
+void write_back(MemoryStore* store, const GatheredBatch& batch, const ModelOutputs& outputs,
+                std::int32_t shard = 0);
 
 /// Produces batches 0..count-1 in order, up to `depth` ahead of the consumer on a background
 /// thread (depth 0: on the caller's thread inside next(), today's sequential loop).

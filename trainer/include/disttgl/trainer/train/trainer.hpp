@@ -31,6 +31,7 @@
 #include <string>
 
 #include "disttgl/trainer/data/dataset.hpp"
+#include "disttgl/trainer/dist/launch_contract.hpp"
 #include "disttgl/trainer/train/config.hpp"
 
 namespace disttgl::trainer {
@@ -60,6 +61,12 @@ struct RunOptions {
   /// it, GPU stages report the host's launch time and the GPU time surfaces where the host
   /// waits (reading the loss).
   bool profile_stages = false;
+  /// DistTGL's parallel training (docs/launch-contract.md): with world size > 1 this process
+  /// is one rank of the layout; its memory group's daemon is `launch.memory_daemon`, and only
+  /// rank 0 writes output_dir.
+  LaunchContract launch;
+  /// Rendezvous and each collective (gradient all-reduce, broadcast), seconds.
+  double collective_timeout_s = 60.0;
 };
 
 struct EvalMetrics {

@@ -1,0 +1,148 @@
+// DistTGL's parallel training epoch on one rank (Zhou et al., SC'23; disttgl.md §4): the
+// iteration schedule of dist/schedule.hpp, this rank's shard of each logical batch through
+// sample -> gather -> memory rows of the group's daemon -> forward/backward, one gradient
+// all-reduce over all ranks per iteration, the optimizer step, and the shard's memory write.
+#include "trainer_state.hpp"
+
+namespace disttgl::trainer {
+
+namespace {
+
+// Rows of no node: the write of a shard that has no events in the last logical batch (the
+// daemon applies a logical batch once all i shards have arrived).
+MemoryRows no_rows(const MemoryStore& store) {
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat);
+  const auto f64 = torch::TensorOptions().dtype(torch::kDouble);
+  return {torch::empty({0, store.memory_dim()}, f32), torch::empty({0}, f64),
+          torch::empty({0, 1, store.mail_dim()}, f32), torch::empty({0, 1}, f64),
+          torch::empty({0, 1}, torch::kLong)};
+}
+
+}  // namespace
+
+double Trainer::State::train_epoch_distributed(std::int64_t epoch, StageTimes& times,
+                                               double& seconds, std::int64_t& events) {
+  model->train();
+  const ParallelLayout& layout = opt.launch.layout;
+  const std::int64_t bs = cfg.optim.batch_size;
+  const std::int64_t n = ds.num_train();
+  std::int64_t batches = logical_batches(layout, n, bs);
+  if (opt.max_train_batches > 0) batches = std::min(batches, opt.max_train_batches);
+  const std::vector<Iteration> schedule = epoch_schedule(layout, place, batches);
+  ProgressLine progress(fmt::format("epoch {}/{} train (rank {})", epoch, cfg.optim.epochs,
+                                    group->rank()),
+                        static_cast<std::int64_t>(schedule.size()));
+  const std::vector<torch::Tensor> params = model->parameters();
+  const auto cpu_f64 = torch::TensorOptions().dtype(torch::kFloat64).device(device);
+  double loss_sum = 0;
+  events = 0;
+  for (std::size_t t = 0; t < schedule.size(); ++t) {
+    throw_if_stop_requested();
+    const Iteration& it = schedule[t];
+    if (it.reset_memory) reset_memory();  // the daemon's RESET: a barrier of the group
+    optimizer->zero_grad();
+    // This rank's share of its logical batch's mean loss: shard loss * n_s / N_b. Summed
+    // over the i shards it is the logical batch's loss, so i shards of B events train
+    // exactly like one batch of i*B events, also when the last logical batch is short.
+    torch::Tensor share = torch::zeros({}, cpu_f64);
+    if (it.logical_batch >= 0) {
+      const std::int64_t b = it.logical_batch;
+      const EventRange r = shard_events(layout, b, place.shard, n, bs);
+      const std::int64_t batch_events = std::min((b + 1) * layout.i * bs, n) - b * layout.i * bs;
+      if (r.end > r.begin) {
+        auto t0 = Clock::now();
+        auto sampled = sample->run(r.begin, r.end, cfg.optim.train_negatives,
+                                   train_negative_seed(epoch));
+        times.sample += since(t0);
+        t0 = Clock::now();
+        GatheredBatch batch = gather->run(std::move(sampled), it.memory_sequence);
+        times.gather += since(t0);
+        t0 = Clock::now();
+        gather->await_memory(batch);
+        times.memory_read += since(t0);
+        t0 = Clock::now();
+        torch::Tensor loss;
+        const ModelOutputs out = forward(batch, &loss);
+        times.forward += since(t0);
+        t0 = Clock::now();
+        // DDP averages over all W ranks; scaling by i * n_s / N_b makes the i shards' average
+        // the logical batch's gradient.
+        const double weight = static_cast<double>(layout.i * (r.end - r.begin)) /
+                              static_cast<double>(batch_events);
+        (loss * weight).backward();
+        times.backward += since(t0);
+        share = loss.detach().to(torch::kFloat64) *
+                (static_cast<double>(r.end - r.begin) / static_cast<double>(batch_events));
+        if (it.write_memory) {
+          t0 = Clock::now();
+          write_back(memory(), batch, out, place.shard);
+          times.write_back += since(t0);
+        }
+        events += r.end - r.begin;
+      } else if (it.write_memory) {
+        store->write(it.memory_sequence, place.shard, torch::empty({0}, torch::kLong),
+                     no_rows(*store));
+      }
+    }
+    auto t0 = Clock::now();
+    average_gradients(*group, params);
+    // The mean loss of the logical batches trained in this iteration (one per slot and
+    // group), for the log.
+    std::vector<torch::Tensor> loss_share{share.reshape({1})};
+    group->all_reduce_sum(loss_share);
+    times.optimizer += since(t0);
+    t0 = Clock::now();
+    optimizer->step();
+    times.optimizer += since(t0);
+    const double l = loss_share[0].item<double>() / static_cast<double>(layout.j * layout.k);
+    loss_sum += l;
+    progress.update(static_cast<std::int64_t>(t) + 1, events, l);
+  }
+  progress.finish();
+  seconds = progress.elapsed_seconds();
+  return loss_sum / static_cast<double>(schedule.size());
+}
+
+Trainer::State& Trainer::State::evaluator() {
+  if (!distributed()) return *this;
+  if (!replica) {
+    // The replica's construction seeds torch's generators: keep this rank's streams.
+    at::Generator cpu = torch::globalContext().defaultGenerator(torch::kCPU);
+    const torch::Tensor cpu_state = cpu.get_state();
+    RunOptions o;
+    o.threads = opt.threads;
+    o.seed = opt.seed;
+    o.data_path = opt.data_path;
+    o.static_memory_file = opt.static_memory_file;
+    o.pipeline_depth = 0;
+    TrainConfig c = cfg;
+    c.runtime.device = device.str();
+    replica = std::make_unique<Trainer>(ds, c, o);
+    cpu.set_state(cpu_state);
+  }
+  State& r = *replica->s_;
+  {
+    torch::NoGradGuard no_grad;
+    const auto params = model->named_parameters();
+    for (auto& p : r.model->named_parameters()) p.value().copy_(params[p.key()]);
+    const auto buffers = model->named_buffers();
+    for (auto& b : r.model->named_buffers()) b.value().copy_(buffers[b.key()]);
+  }
+  r.reset_memory();
+  r.replay(0, ds.split.train_end);
+  return r;
+}
+
+bool Trainer::State::after_epoch_stop() {
+  // Rank 0 validates meanwhile: the wait covers its evaluation, not one collective.
+  group->barrier(std::chrono::milliseconds(
+      static_cast<std::int64_t>(opt.collective_timeout_s * 60 * 1000)));
+  std::vector<torch::Tensor> flag{torch::zeros({1}, torch::TensorOptions().dtype(torch::kLong).device(device))};
+  if (writer() && cfg.optim.patience > 0 && meta.stale_epochs >= cfg.optim.patience) {
+    flag[0].fill_(1);
+  }
+  group->broadcast(flag, 0);
+  return flag[0].item<std::int64_t>() != 0;
+}
+
+}  // namespace disttgl::trainer

@@ -1,0 +1,395 @@
+// Trainer::State: the single-process training driver's state and its batch loop, shared by
+// trainer.cpp (fit, evaluate) and the distributed epoch (distributed_epoch.cpp). Private to
+// the train library.
+#pragma once
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "checkpoint.hpp"
+#include "disttgl/common/error.hpp"
+#include "disttgl/common/interrupt.hpp"
+#include "disttgl/trainer/eval/metrics.hpp"
+#include "disttgl/trainer/memory/daemon_memory_store.hpp"
+#include "disttgl/trainer/memory/memory_backend.hpp"
+#include "disttgl/trainer/model/loss.hpp"
+#include "disttgl/trainer/sampler/tcsr.hpp"
+#include "disttgl/trainer/train/device.hpp"
+#include "disttgl/trainer/train/pipeline.hpp"
+#include "disttgl/trainer/train/progress.hpp"
+#include "disttgl/trainer/dist/process_group.hpp"
+#include "disttgl/trainer/dist/schedule.hpp"
+#include "disttgl/trainer/train/trainer.hpp"
+
+namespace disttgl::trainer {
+namespace detail {
+
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+inline double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Seconds spent in each stage of the training loop over one epoch.
+struct StageTimes {
+  // sample and gather run on the prefetch thread when the pipeline is on (they then overlap
+  // the others); wait is the compute thread blocked on the next prefetched batch, and
+  // memory_read the wait for its memory rows (the daemon's round trip).
+  // host_to_device is measured only with RunOptions::profile_stages (else it is inside
+  // gather, and the copies overlap the compute).
+  double sample = 0, gather = 0, host_to_device = 0, wait = 0, memory_read = 0, forward = 0,
+         backward = 0, optimizer = 0, write_back = 0;
+  json to_json() const {
+    return {{"sample", sample},       {"gather", gather},         {"host_to_device", host_to_device},
+            {"wait", wait},           {"memory_read", memory_read}, {"forward", forward},
+            {"backward", backward},   {"optimizer", optimizer},   {"write_back", write_back}};
+  }
+};
+
+/// Reads a static node memory table ([num_nodes, d] float32); InputError naming the file.
+torch::Tensor load_static_memory(const std::string& file, std::int64_t num_nodes);
+
+}  // namespace detail
+
+using detail::Clock;
+using detail::json;
+using detail::since;
+using detail::StageTimes;
+
+struct Trainer::State {
+  const Dataset& ds;
+  TrainConfig cfg;
+  RunOptions opt;
+  TCSR graph;
+  std::unique_ptr<TemporalSampler> sampler;
+  NegativeSampler negatives;
+  std::unique_ptr<MemoryStore> store;
+  TGNNModel model{nullptr};
+  std::unique_ptr<torch::optim::Adam> optimizer;
+  std::unique_ptr<SampleStage> sample;
+  std::unique_ptr<GatherStage> gather;
+  torch::Device device{torch::kCPU};
+  std::optional<torch::ScalarType> autocast;  // bf16 precision: forward and loss under autocast
+  detail::CheckpointMeta meta;
+  // DistTGL's parallel training (null in a single-process run).
+  std::unique_ptr<ProcessGroup> group;
+  RankPlace place;
+
+  bool distributed() const { return group != nullptr; }
+  // Rank 0's in-process replica for exact evaluation of a distributed run.
+  std::unique_ptr<Trainer> replica;
+
+  // The state that validates this epoch's weights: itself in a single process; in a
+  // distributed run rank 0's replica, with these weights, after replaying the training
+  // events (Trainer::evaluate_checkpoint's "val" protocol).
+  State& evaluator();
+  // Distributed, after each epoch: every rank waits for rank 0's evaluation, then learns
+  // whether early stopping ends the run (rank 0's decision). Returns true to stop.
+  bool after_epoch_stop();
+  // Only rank 0 writes the run directory.
+  bool writer() const { return !distributed() || group->rank() == 0; }
+
+  State(const Dataset& dataset, TrainConfig config, RunOptions options)
+      : ds(dataset), cfg(std::move(config)), opt(std::move(options)), negatives(dataset) {}
+
+  MemoryStore* memory() { return store.get(); }
+
+  void build() {
+    ModelConfig& m = cfg.model;
+    m.edge_feature_dim = ds.edge_feature_dim;
+    m.node_feature_dim = ds.node_feature_dim;
+    m.num_nodes = ds.num_nodes;
+    m.pretrain_static = opt.pretrain_static;
+    FeatureTables tables = feature_tables(ds);
+    torch::Tensor static_table;  // kept for the checkpoint's fingerprint; tables moves below
+    if (!opt.static_memory_file.empty()) {
+      tables.static_memory = detail::load_static_memory(opt.static_memory_file, ds.num_nodes);
+      static_table = tables.static_memory;
+      m.use_static = true;
+      m.static_memory_dim = tables.static_memory.size(1);
+    }
+    m.validate();
+    if (ds.num_train() < 1 || ds.num_val() < 1 || ds.num_test() < 1) {
+      throw InputError(opt.data_path, 0,
+                       fmt::format("needs events in every split, got train {} / val {} / test {}",
+                                   ds.num_train(), ds.num_val(), ds.num_test()));
+    }
+    device = resolve_device(cfg.runtime.device, "runtime.device (--device)");
+    autocast = autocast_dtype(cfg.runtime.precision, device, "runtime.precision (--precision)");
+    apply_determinism(cfg.runtime.deterministic);
+    spdlog::info("device {} | precision {}{}", describe_device(device), cfg.runtime.precision,
+                 cfg.runtime.deterministic ? " | deterministic kernels" : "");
+    torch::set_num_threads(opt.threads);
+    torch::manual_seed(opt.seed);  // seeds the CPU and every CUDA generator
+    graph = TCSR::build(ds);
+    if (m.kind == ModelKind::kTgn) {
+      SamplerOptions so;
+      so.fanouts = m.fanouts;
+      so.strategy = cfg.sampling.strategy == "uniform" ? SamplingStrategy::kUniform
+                                                       : SamplingStrategy::kRecent;
+      so.num_threads = opt.threads;
+      so.seed = opt.seed;
+      sampler = std::make_unique<TemporalSampler>(graph, so);
+    }
+    // Default depth: prefetching pays for a daemon's round trip and lets a GPU compute while
+    // the CPU samples the next batch; in-process on few CPU cores the extra thread costs more
+    // than it hides (docs/performance.md).
+    const LaunchContract& lc = opt.launch;
+    if (lc.distributed()) {
+      place = lc.place();
+      if (lc.layout.j > 1) {
+        throw ConfigError("DISTTGL_LAYOUT: epoch parallelism (j > 1) is not implemented yet");
+      }
+      if (opt.pretrain_static) {
+        throw ConfigError("pretrain-static: runs in one process (DISTTGL_WORLD_SIZE 1)");
+      }
+      if (opt.memory_daemon.empty()) opt.memory_daemon = lc.memory_daemon;
+      opt.job = lc.job;
+      opt.pipeline_depth = 0;  // the distributed loop is sequential for now
+    }
+    if (opt.pipeline_depth < 0) {
+      opt.pipeline_depth =
+          (!opt.pretrain_static && !opt.memory_daemon.empty()) || device.is_cuda() ? 1 : 0;
+    }
+    if (!opt.pretrain_static) {
+      MemoryBackendOptions mo;
+      mo.daemon_address = opt.memory_daemon;
+      mo.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(opt.memory_timeout_s * 1000));
+      mo.num_nodes = ds.num_nodes;
+      mo.memory_dim = m.memory_dim;
+      mo.mail_dim = m.mail_dim();
+      mo.mailbox_size = m.mailbox_size;
+      mo.device = device;
+      mo.job = opt.job;
+      if (lc.distributed()) {
+        mo.memory_group = place.group;
+        mo.rank = place.slot * lc.layout.i + place.shard;  // rank within the group
+        mo.layout_i = lc.layout.i;
+        mo.layout_j = lc.layout.j;
+        mo.layout_k = lc.layout.k;
+      }
+      if (!opt.memory_daemon.empty()) mo.dataset_fingerprint = dataset_fingerprint(ds);
+      mo.shared_memory = opt.memory_shared_memory;
+      store = make_memory_store(mo);
+      if (const auto* d = dynamic_cast<const DaemonMemoryStore*>(store.get())) {
+        spdlog::info("node memory in {} over {} (pipeline depth {})", d->backend_name(),
+                     d->transport(), opt.pipeline_depth);
+      }
+    }
+    model = TGNNModel(m);
+    model->to(device);
+    optimizer = std::make_unique<torch::optim::Adam>(model->parameters(),
+                                                     torch::optim::AdamOptions(cfg.optim.lr));
+    if (lc.distributed()) {
+      ProcessGroupOptions po;
+      po.master_addr = lc.master_addr;
+      po.master_port = lc.master_port;
+      po.rank = lc.rank;
+      po.world_size = lc.world_size;
+      po.device = device;
+      po.timeout = std::chrono::milliseconds(
+          static_cast<std::int64_t>(opt.collective_timeout_s * 1000));
+      po.prefix = lc.store_prefix();
+      group = std::make_unique<ProcessGroup>(po);
+      // Every rank starts from rank 0's weights (as DDP does).
+      std::vector<torch::Tensor> params = model->parameters();
+      group->broadcast(params, 0);
+      spdlog::info("rank {} of {} (memory group {}, slot {}, shard {}; layout {}) over {}",
+                   lc.rank, lc.world_size, place.group, place.slot, place.shard,
+                   to_string(lc.layout), group->backend_name());
+    }
+    sample = std::make_unique<SampleStage>(ds, sampler.get(), negatives);
+    gather = std::make_unique<GatherStage>(store.get(), std::move(tables), device);
+    gather->set_profile(opt.profile_stages);
+    meta.num_nodes = ds.num_nodes;
+    meta.num_events = ds.num_events();
+    meta.config_yaml = to_yaml(cfg);
+    detail::record_static_memory(meta, static_table);
+  }
+
+  // Profiling only: waits for the device so the time just measured is the stage's own.
+  void sync_device() const {
+    if (opt.profile_stages && device.is_cuda()) torch::cuda::synchronize(device.index());
+  }
+
+  // The model's forward on a batch under the run's autocast (bf16 precision), and with `loss`
+  // its training loss in the same scope (the loss then runs in float32 by autocast's lists).
+  ModelOutputs forward(const GatheredBatch& batch, torch::Tensor* loss = nullptr) {
+    const AutocastGuard amp(device, autocast);
+    ModelOutputs out = model->forward(batch.inputs);
+    if (loss != nullptr) {
+      *loss = link_prediction_loss(cfg.optim.loss, out.pos_logits, out.neg_logits);
+    }
+    return out;
+  }
+
+  void reset_memory() {
+    if (store) store->reset();
+    if (sampler) sampler->reset();
+  }
+
+  // Training-negative stream of an epoch: fresh draws every epoch, fixed by the run's seed.
+  std::uint64_t train_negative_seed(std::int64_t epoch) const {
+    return opt.seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(epoch) + 1;
+  }
+
+  // The one batch loop of training, evaluation and replay (disttgl.md §3.2): events
+  // [begin, end) in batches of batch_size, each through sample -> gather (prefetched up to
+  // opt.pipeline_depth batches ahead on a background thread) -> memory rows of its logical
+  // batch -> `compute(batch, index)`, which runs the model and writes the memory back.
+  // Memory logical batches continue the store's sequence (reset() starts it at 0).
+  template <typename Compute>
+  void run_batches(std::int64_t begin, std::int64_t end, std::int64_t batches,
+                   std::int64_t num_negatives, std::uint64_t negative_seed, StageTimes& times,
+                   Compute&& compute) {
+    const std::int64_t bs = cfg.optim.batch_size;
+    const std::int64_t first_logical = store ? store->next_batch() : 0;
+    BatchPrefetcher prefetch(batches, opt.pipeline_depth, [&](std::int64_t b) {
+      const std::int64_t lo = begin + b * bs;
+      const std::int64_t hi = std::min(lo + bs, end);
+      auto t = Clock::now();
+      auto sampled = sample->run(lo, hi, num_negatives, negative_seed);
+      times.sample += since(t);
+      t = Clock::now();
+      auto batch = gather->run(std::move(sampled), first_logical + b);
+      times.gather += since(t) - batch.h2d_seconds;
+      times.host_to_device += batch.h2d_seconds;
+      return batch;
+    });
+    for (std::int64_t b = 0; b < batches; ++b) {
+      throw_if_stop_requested();  // between batches: nothing half-written
+      auto t = Clock::now();
+      GatheredBatch batch = prefetch.next();
+      times.wait += since(t);
+      t = Clock::now();
+      gather->await_memory(batch);
+      times.memory_read += since(t);
+      compute(batch, b);
+    }
+  }
+
+  // One epoch over the training split. Returns the mean loss.
+  // One epoch of DistTGL's schedule on this rank (distributed_epoch.cpp). Returns the mean
+  // loss over all ranks' iterations.
+  double train_epoch_distributed(std::int64_t epoch, StageTimes& times, double& seconds,
+                                 std::int64_t& events);
+
+  double train_epoch(std::int64_t epoch, StageTimes& times, double& seconds, std::int64_t& events) {
+    if (distributed()) return train_epoch_distributed(epoch, times, seconds, events);
+    model->train();
+    reset_memory();
+    const std::int64_t bs = cfg.optim.batch_size;
+    std::int64_t batches = (ds.num_train() + bs - 1) / bs;
+    if (opt.max_train_batches > 0) batches = std::min(batches, opt.max_train_batches);
+    ProgressLine progress(fmt::format("epoch {}/{} train", epoch, cfg.optim.epochs), batches);
+    // The losses add up on the device: reading one back waits for the GPU, so the progress
+    // line reads one only every kLossReadEvery batches (on the CPU this costs nothing).
+    constexpr std::int64_t kLossReadEvery = 16;
+    torch::Tensor loss_sum = torch::zeros({}, torch::dtype(torch::kFloat64).device(device));
+    double last_loss = 0;
+    events = 0;
+    run_batches(0, ds.num_train(), batches, cfg.optim.train_negatives, train_negative_seed(epoch),
+                times, [&](GatheredBatch& batch, std::int64_t b) {
+                  sync_device();
+                  auto t = Clock::now();
+                  torch::Tensor loss;
+                  const ModelOutputs out = forward(batch, &loss);
+                  sync_device();
+                  times.forward += since(t);
+                  t = Clock::now();
+                  optimizer->zero_grad();
+                  loss.backward();
+                  sync_device();
+                  times.backward += since(t);
+                  t = Clock::now();
+                  optimizer->step();
+                  sync_device();
+                  times.optimizer += since(t);
+                  t = Clock::now();
+                  write_back(memory(), batch, out);
+                  sync_device();
+                  times.write_back += since(t);
+                  loss_sum += loss.detach().to(torch::kFloat64);
+                  if (b % kLossReadEvery == 0 || b + 1 == batches) last_loss = loss.item<double>();
+                  events += batch.end - batch.begin;
+                  progress.update(b + 1, events, last_loss);
+                });
+    progress.finish();
+    seconds = progress.elapsed_seconds();
+    return loss_sum.item<double>() / static_cast<double>(batches);
+  }
+
+  // Evaluates events [begin, end) continuing the current memory (and writing it back).
+  // Without MRR only each positive's first negative is drawn: the same draw as with MRR
+  // (negative i of an event does not depend on the count), so AP and AUC are unchanged.
+  EvalMetrics evaluate(std::int64_t begin, std::int64_t end, const std::string& label,
+                       bool with_mrr = true) {
+    torch::NoGradGuard no_grad;
+    model->eval();
+    const auto t0 = Clock::now();
+    const std::int64_t bs = cfg.optim.batch_size;
+    const std::int64_t n_neg = with_mrr ? cfg.eval.mrr_negatives : 1;
+    const std::int64_t batches = (end - begin + bs - 1) / bs;
+    ProgressLine progress(label, batches);
+    std::vector<double> pos_all, neg1_all, negs_all;
+    pos_all.reserve(static_cast<std::size_t>(end - begin));
+    neg1_all.reserve(static_cast<std::size_t>(end - begin));
+    negs_all.reserve(static_cast<std::size_t>((end - begin) * n_neg));
+    BatchMeanAp batch_ap;
+    std::int64_t events = 0;
+    StageTimes times;
+    run_batches(begin, end, batches, n_neg, cfg.eval.negative_seed, times,
+                [&](GatheredBatch& batch, std::int64_t b) {
+                  const ModelOutputs out = forward(batch);
+                  write_back(memory(), batch, out);
+                  auto pos = out.pos_logits.to(torch::kCPU, torch::kFloat64).contiguous();
+                  auto neg = out.neg_logits.to(torch::kCPU, torch::kFloat64).contiguous();
+                  const auto* p = pos.data_ptr<double>();
+                  const auto* q = neg.data_ptr<double>();
+                  const std::int64_t n = batch.end - batch.begin;
+                  std::vector<double> bp(p, p + n), bn(static_cast<std::size_t>(n));
+                  for (std::int64_t i = 0; i < n; ++i) bn[static_cast<std::size_t>(i)] = q[i * n_neg];
+                  batch_ap.add(bp, bn);
+                  pos_all.insert(pos_all.end(), bp.begin(), bp.end());
+                  neg1_all.insert(neg1_all.end(), bn.begin(), bn.end());
+                  negs_all.insert(negs_all.end(), q, q + n * n_neg);
+                  events += n;
+                  progress.update(b + 1, events, 0.0);
+                });
+    progress.finish();
+    EvalMetrics m;
+    m.ap = average_precision(pos_all, neg1_all);
+    m.auc = roc_auc(pos_all, neg1_all);
+    m.mrr = with_mrr ? mean_reciprocal_rank(pos_all, negs_all)
+                     : std::numeric_limits<double>::quiet_NaN();
+    m.ap_batch_mean = batch_ap.mean();
+    m.events = events;
+    m.seconds = since(t0);
+    return m;
+  }
+
+  // Runs the training events through the model without learning, to rebuild the memory the
+  // validation split continues from.
+  void replay(std::int64_t begin, std::int64_t end) {
+    torch::NoGradGuard no_grad;
+    model->eval();
+    const std::int64_t bs = cfg.optim.batch_size;
+    StageTimes times;
+    run_batches(begin, end, (end - begin + bs - 1) / bs, 1, 0, times,
+                [&](GatheredBatch& batch, std::int64_t) {
+                  const ModelOutputs out = forward(batch);
+                  write_back(memory(), batch, out);
+                });
+  }
+};
+
+}  // namespace disttgl::trainer

@@ -19,5 +19,8 @@ void add_train(CLI::App& app);
 void add_pretrain_static(CLI::App& app);
 /// `evaluate --checkpoint FILE --data D [--split val|test]`.
 void add_evaluate(CLI::App& app);
+/// `launch --layout i=N,j=N,k=N --output RUN [train options]`: DistTGL's parallel training
+/// on this machine (daemons + trainers through the launch contract).
+void add_launch(CLI::App& app);
 
 }  // namespace disttgl::trainer::app

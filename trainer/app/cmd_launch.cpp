@@ -1,0 +1,143 @@
+// `launch`: DistTGL's parallel training on one machine through the launch contract
+// (docs/launch-contract.md): k memory daemons and W = i*j*k trainer processes.
+#include <fmt/format.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include "commands.hpp"
+#include "disttgl/common/error.hpp"
+#include "disttgl/common/layout.hpp"
+#include "disttgl/trainer/launch/launcher.hpp"
+
+namespace disttgl::trainer::app {
+namespace fs = std::filesystem;
+namespace {
+
+struct LaunchArgs {
+  std::string layout;
+  std::string output;
+  std::string job = "disttgl";
+  int master_port = 0;  // 0: a free port
+  double grace = 10.0;
+  std::string daemon_bin;
+};
+
+fs::path self_exe() {
+  char path[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", path, sizeof path - 1);
+  if (n <= 0) throw IoError("launch: cannot find this program's path (/proc/self/exe)");
+  return fs::path(std::string(path, static_cast<std::size_t>(n)));
+}
+
+// The daemon beside this program: the build tree's layout, or both in one bin/ folder.
+fs::path find_daemon(const std::string& given) {
+  if (!given.empty()) return given;
+  const fs::path dir = self_exe().parent_path();
+  for (const fs::path& p : {dir / "../memory-daemon/disttgl-memory-daemon",
+                            dir / "disttgl-memory-daemon"}) {
+    if (fs::exists(p)) return fs::canonical(p);
+  }
+  throw ConfigError(fmt::format(
+      "--memory-daemon-bin: no disttgl-memory-daemon beside {} (give its path)", dir.string()));
+}
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    throw IoError("launch: cannot find a free port on 127.0.0.1");
+  }
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+void run_launch(const LaunchArgs& a, const std::vector<std::string>& train_args) {
+  const ParallelLayout layout = parse_layout(a.layout, "--layout");
+  if (a.output.empty()) throw ConfigError("--output: required");
+  const fs::path daemon = find_daemon(a.daemon_bin);
+  char tmpl[] = "/tmp/disttgl-launch-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) throw IoError("launch: cannot create a folder under /tmp");
+  const fs::path sockets(tmpl);
+  const int port = a.master_port > 0 ? a.master_port : free_port();
+  std::vector<ProcessSpec> specs;
+  for (int g = 0; g < layout.k; ++g) {
+    ProcessSpec d;
+    d.label = fmt::format("daemon {}", g);
+    d.daemon = true;
+    d.argv = {daemon.string(), "--unix", (sockets / fmt::format("g{}.sock", g)).string(),
+              "--layout", to_string(layout), "--memory-group", std::to_string(g), "--job",
+              a.job};
+    specs.push_back(d);
+  }
+  for (int r = 0; r < layout.world_size(); ++r) {
+    const RankPlace place = place_of(layout, r, "--layout");
+    const fs::path socket = sockets / fmt::format("g{}.sock", place.group);
+    ProcessSpec t;
+    t.label = fmt::format("rank {}", r);
+    t.argv = {self_exe().string(), "train"};
+    t.argv.insert(t.argv.end(), train_args.begin(), train_args.end());
+    t.argv.insert(t.argv.end(), {"--output", a.output});
+    t.env = {{"DISTTGL_JOB", a.job},
+             {"DISTTGL_RANK", std::to_string(r)},
+             {"DISTTGL_WORLD_SIZE", std::to_string(layout.world_size())},
+             {"DISTTGL_LAYOUT", to_string(layout)},
+             {"DISTTGL_MASTER_ADDR", "127.0.0.1"},
+             {"DISTTGL_MASTER_PORT", std::to_string(port)},
+             {"DISTTGL_MEMORY_DAEMON", "unix:" + socket.string()},
+             {"DISTTGL_ATTEMPT", "0"},
+             {"DISTTGL_RUN_DIR", a.output}};
+    t.wait_for_file = socket.string();
+    specs.push_back(t);
+  }
+  std::cerr << fmt::format("launch: layout {} = {} trainers and {} memory daemons; rendezvous "
+                           "127.0.0.1:{}; sockets in {}\n",
+                           to_string(layout), layout.world_size(), layout.k, port,
+                           sockets.string());
+  const LaunchOutcome outcome = run_processes(
+      specs, std::cout, std::chrono::milliseconds(static_cast<std::int64_t>(a.grace * 1000)));
+  std::error_code ec;
+  fs::remove_all(sockets, ec);
+  if (outcome.exit_code != 0) {
+    std::cerr << "launch: " << outcome.message << "\n";
+    std::cout.flush();
+    std::exit(outcome.exit_code);
+  }
+  std::cerr << "launch: every rank finished\n";
+}
+
+}  // namespace
+
+void add_launch(CLI::App& app) {
+  auto a = std::make_shared<LaunchArgs>();
+  auto* cmd = app.add_subcommand(
+      "launch",
+      "run DistTGL's parallel training on this machine: k memory daemons and i*j*k trainer "
+      "processes wired through the launch contract (docs/launch-contract.md); every other "
+      "option goes to each trainer's `train`");
+  cmd->add_option("--layout", a->layout, "DistTGL layout i=N,j=N,k=N")->required();
+  cmd->add_option("--output", a->output, "run directory (rank 0 writes it)")->required();
+  cmd->add_option("--job", a->job, "job name")->capture_default_str();
+  cmd->add_option("--master-port", a->master_port, "rendezvous port (0: a free one)")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--grace", a->grace,
+                  "seconds the other processes get to stop after one fails, before SIGKILL")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  cmd->add_option("--memory-daemon-bin", a->daemon_bin,
+                  "the disttgl-memory-daemon program (default: beside this one)");
+  cmd->allow_extras();
+  cmd->callback([a, cmd] { run_launch(*a, cmd->remaining()); });
+}
+
+}  // namespace disttgl::trainer::app

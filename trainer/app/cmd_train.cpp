@@ -22,6 +22,24 @@
 
 namespace disttgl::trainer::app {
 namespace fs = std::filesystem;
+
+// --data takes a prepared directory or a raw file (imported on the fly, format detected).
+Dataset load_data(const std::string& path, bool general) {
+  if (is_prepared_dir(path)) {
+    if (general) {
+      throw ConfigError(
+          fmt::format("--general: applies to raw files; {} is already prepared "
+                      "(its numbering was fixed by prepare)",
+                      path));
+    }
+    return load_prepared(path);
+  }
+  if (!fs::exists(path)) throw InputError(path, 0, "no such file or directory");
+  ImportOptions options;
+  options.general = general;
+  return import_dataset(path, options);
+}
+
 namespace {
 
 struct TrainArgs {
@@ -68,22 +86,6 @@ void add_device_options(CLI::App* cmd, std::string& device, std::string& precisi
       ->check(CLI::IsMember({"fp32", "bf16"}));
 }
 
-// --data takes a prepared directory or a raw file (imported on the fly, format detected).
-Dataset load_data(const std::string& path, bool general) {
-  if (is_prepared_dir(path)) {
-    if (general) {
-      throw ConfigError(
-          fmt::format("--general: applies to raw files; {} is already prepared "
-                      "(its numbering was fixed by prepare)",
-                      path));
-    }
-    return load_prepared(path);
-  }
-  if (!fs::exists(path)) throw InputError(path, 0, "no such file or directory");
-  ImportOptions options;
-  options.general = general;
-  return import_dataset(path, options);
-}
 
 constexpr const char* kGeneralHelp =
     "read a raw JODIE-layout --data file whose two columns share ids as one id space (as "

@@ -3,8 +3,15 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
+
+#include "disttgl/trainer/data/dataset.hpp"
 
 namespace disttgl::trainer::app {
+
+/// --data: a prepared directory or a raw event file (imported on the fly, format detected;
+/// `general` reads a JODIE-layout file as one id space). InputError/ConfigError on bad input.
+Dataset load_data(const std::string& path, bool general);
 
 /// `prepare --input FILE [--format auto|jodie|tgl|dyglib|snap] --output DIR [--val-quantile Q
 /// --test-quantile Q --bipartite|--general]`: import, validate, sort, remap, split, write
@@ -22,5 +29,8 @@ void add_evaluate(CLI::App& app);
 /// `launch --layout i=N,j=N,k=N --output RUN [train options]`: DistTGL's parallel training
 /// on this machine (daemons + trainers through the launch contract).
 void add_launch(CLI::App& app);
+/// `plan --data D --machines M --gpus-per-machine G [--gpu-memory-gib X] [--json]`: the
+/// layout advisor.
+void add_plan(CLI::App& app);
 
 }  // namespace disttgl::trainer::app

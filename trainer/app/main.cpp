@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   disttgl::trainer::app::add_pretrain_static(app);
   disttgl::trainer::app::add_evaluate(app);
   disttgl::trainer::app::add_launch(app);
+  disttgl::trainer::app::add_plan(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

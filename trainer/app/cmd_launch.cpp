@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "commands.hpp"
 #include "disttgl/common/error.hpp"
@@ -23,6 +25,7 @@ namespace {
 struct LaunchArgs {
   std::string layout;
   std::string output;
+  std::string resume;  // a run directory of an earlier launch
   std::string job = "disttgl";
   int master_port = 0;  // 0: a free port
   double grace = 10.0;
@@ -62,9 +65,47 @@ int free_port() {
   return ntohs(a.sin_port);
 }
 
+// The layout and attempt an earlier launch recorded in RUN_DIR/launch.json (rank 0 writes it).
+struct RecordedLaunch {
+  std::string layout;
+  std::int64_t attempt = 0;
+};
+
+RecordedLaunch read_recorded_launch(const fs::path& run_dir) {
+  const fs::path file = run_dir / "launch.json";
+  std::ifstream in(file);
+  if (!in) {
+    throw ConfigError(fmt::format("--resume: {} is not a run directory of `launch` (no {})",
+                                  run_dir.string(), file.string()));
+  }
+  try {
+    const auto j = nlohmann::json::parse(in);
+    return {j.at("layout").get<std::string>(), j.at("attempt").get<std::int64_t>()};
+  } catch (const std::exception& e) {
+    throw InputError(file.string(), 0, fmt::format("damaged launch record ({})", e.what()));
+  }
+}
+
 void run_launch(const LaunchArgs& a, const std::vector<std::string>& train_args) {
-  const ParallelLayout layout = parse_layout(a.layout, "--layout");
-  if (a.output.empty()) throw ConfigError("--output: required");
+  if (a.output.empty() == a.resume.empty()) {
+    throw ConfigError("--output or --resume: give exactly one (a new run or the run to continue)");
+  }
+  std::int64_t attempt = 0;
+  std::string layout_text = a.layout;
+  if (!a.resume.empty()) {
+    const RecordedLaunch recorded = read_recorded_launch(a.resume);
+    if (!a.layout.empty() &&
+        to_string(parse_layout(a.layout, "--layout")) != to_string(parse_layout(recorded.layout, "launch.json layout"))) {
+      throw ConfigError(fmt::format("--layout: {} differs from the run's {} ({}/launch.json)",
+                                    a.layout, recorded.layout, a.resume));
+    }
+    layout_text = recorded.layout;
+    attempt = recorded.attempt + 1;  // a restarted group never joins the older attempt
+  } else if (a.layout.empty()) {
+    throw ConfigError("--layout: required for a new run");
+  }
+  const ParallelLayout layout = parse_layout(layout_text, "--layout");
+  const std::string run_dir = a.resume.empty() ? a.output : a.resume;
   const fs::path daemon = find_daemon(a.daemon_bin);
   char tmpl[] = "/tmp/disttgl-launch-XXXXXX";
   if (::mkdtemp(tmpl) == nullptr) throw IoError("launch: cannot create a folder under /tmp");
@@ -87,7 +128,7 @@ void run_launch(const LaunchArgs& a, const std::vector<std::string>& train_args)
     t.label = fmt::format("rank {}", r);
     t.argv = {self_exe().string(), "train"};
     t.argv.insert(t.argv.end(), train_args.begin(), train_args.end());
-    t.argv.insert(t.argv.end(), {"--output", a.output});
+    t.argv.insert(t.argv.end(), {a.resume.empty() ? "--output" : "--resume", run_dir});
     t.env = {{"DISTTGL_JOB", a.job},
              {"DISTTGL_RANK", std::to_string(r)},
              {"DISTTGL_WORLD_SIZE", std::to_string(layout.world_size())},
@@ -95,8 +136,8 @@ void run_launch(const LaunchArgs& a, const std::vector<std::string>& train_args)
              {"DISTTGL_MASTER_ADDR", "127.0.0.1"},
              {"DISTTGL_MASTER_PORT", std::to_string(port)},
              {"DISTTGL_MEMORY_DAEMON", "unix:" + socket.string()},
-             {"DISTTGL_ATTEMPT", "0"},
-             {"DISTTGL_RUN_DIR", a.output}};
+             {"DISTTGL_ATTEMPT", std::to_string(attempt)},
+             {"DISTTGL_RUN_DIR", run_dir}};
     t.wait_for_file = socket.string();
     specs.push_back(t);
   }
@@ -110,6 +151,11 @@ void run_launch(const LaunchArgs& a, const std::vector<std::string>& train_args)
   fs::remove_all(sockets, ec);
   if (outcome.exit_code != 0) {
     std::cerr << "launch: " << outcome.message << "\n";
+    if (fs::exists(fs::path(run_dir) / "last.pt")) {
+      std::cerr << fmt::format("launch: {} keeps its last completed epoch; `disttgl-trainer launch "
+                               "--resume {}` with the same train options continues it\n",
+                               run_dir, run_dir);
+    }
     std::cout.flush();
     std::exit(outcome.exit_code);
   }
@@ -125,8 +171,12 @@ void add_launch(CLI::App& app) {
       "run DistTGL's parallel training on this machine: k memory daemons and i*j*k trainer "
       "processes wired through the launch contract (docs/launch-contract.md); every other "
       "option goes to each trainer's `train`");
-  cmd->add_option("--layout", a->layout, "DistTGL layout i=N,j=N,k=N")->required();
-  cmd->add_option("--output", a->output, "run directory (rank 0 writes it)")->required();
+  cmd->add_option("--layout", a->layout,
+                  "DistTGL layout i=N,j=N,k=N (required for a new run; --resume reads the run's)");
+  cmd->add_option("--output", a->output, "run directory of a new run (rank 0 writes it)");
+  cmd->add_option("--resume", a->resume,
+                  "continue the run in this directory from its last completed epoch (the "
+                  "model, optimizer and every memory group's node memory), as a new attempt");
   cmd->add_option("--job", a->job, "job name")->capture_default_str();
   cmd->add_option("--master-port", a->master_port, "rendezvous port (0: a free one)")
       ->check(CLI::Range(0, 65535));

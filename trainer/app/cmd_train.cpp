@@ -48,6 +48,7 @@ struct TrainArgs {
   std::string output;
   std::int64_t epochs = 0;      // 0: not given (the flag itself must be >= 1)
   std::int64_t batch_size = 0;  // 0: not given
+  double lr = 0.0;              // 0: not given
   std::int64_t seed = 0;
   int threads = 2;
   std::string static_memory;
@@ -124,6 +125,10 @@ void add_common(CLI::App* cmd, TrainArgs& a) {
                   "default: TGN with TGL's defaults");
   cmd->add_option("--epochs", a.epochs, "override train.epochs")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000000}));
+  cmd->add_option("--lr", a.lr,
+                  "override train.lr (a distributed run then uses it as given instead of "
+                  "DistTGL's lr x world size)")
+      ->check(CLI::Range(1e-12, 10.0));
   cmd->add_option("--batch-size", a.batch_size, "override train.batch_size")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{100000000}));
   cmd->add_option("--seed", a.seed, "random seed")
@@ -164,6 +169,29 @@ void add_common(CLI::App* cmd, TrainArgs& a) {
                 "attribute GPU time to each stage and report host_to_device apart (slower)");
 }
 
+// DistTGL's hyperparameter scaling for a distributed run (disttgl.md §4): lr = base * W and
+// epochs = ceil(E / (j * k)) unless --lr / --epochs give them; printed either way. A resumed
+// run keeps the values its config.yaml already holds.
+void scale_for_launch(TrainConfig& config, const TrainArgs& a, const LaunchContract& launch) {
+  if (!launch.distributed() || !a.resume.empty()) return;
+  const ParallelLayout& l = launch.layout;
+  const ScaledHyperparameters scaled =
+      scale_for_layout(config.optim.lr, config.optim.epochs, l);
+  const std::string lr_note =
+      a.lr > 0 ? fmt::format("{:g} (--lr)", a.lr)
+               : fmt::format("{:g} x W={} = {:g} (DistTGL's scaling; --lr overrides)",
+                             config.optim.lr, l.world_size(), scaled.lr);
+  const std::string epochs_note =
+      a.epochs > 0 ? fmt::format("{} (--epochs)", a.epochs)
+                   : fmt::format("ceil({} / (j*k={})) = {} (DistTGL's scaling; --epochs overrides)",
+                                 config.optim.epochs, l.j * l.k, scaled.epochs);
+  config.optim.lr = a.lr > 0 ? a.lr : scaled.lr;
+  config.optim.epochs = a.epochs > 0 ? a.epochs : scaled.epochs;
+  if (launch.rank == 0) {
+    spdlog::info("layout {}: lr {}, epochs {}", to_string(l), lr_note, epochs_note);
+  }
+}
+
 void run_training(TrainArgs& a, bool pretrain) {
   if (!a.resume.empty() && (!a.output.empty() || a.overwrite)) {
     throw ConfigError(fmt::format("{}: not allowed with --resume; the run continues in {}",
@@ -176,10 +204,15 @@ void run_training(TrainArgs& a, bool pretrain) {
   if (a.output.empty()) throw ConfigError("--output: required (or --resume RUN_DIR)");
   if (launch.distributed() && launch.rank != 0) {
     // Ranks other than 0 write nothing: rank 0 owns the run directory.
-    auto config = a.config.empty() ? parse_config("model: tgn\n", "built-in tgn defaults")
-                                   : load_config(a.config);
-    if (a.epochs > 0) config.optim.epochs = a.epochs;
+    // A resumed run's config is its config.yaml (written by rank 0 at the start).
+    auto config = !a.resume.empty() && a.config.empty()
+                      ? load_config((fs::path(a.resume) / "config.yaml").string())
+                  : a.config.empty() ? parse_config("model: tgn\n", "built-in tgn defaults")
+                                     : load_config(a.config);
     if (a.batch_size > 0) config.optim.batch_size = a.batch_size;
+    if (a.resume.empty() && a.lr > 0) config.optim.lr = a.lr;
+    scale_for_launch(config, a, launch);
+    if (a.epochs > 0) config.optim.epochs = a.epochs;
     if (!a.device.empty()) config.runtime.device = a.device;
     resolve_device(config.runtime.device, "runtime.device (--device)");
     const Dataset dataset = load_data(a.data, a.general);
@@ -191,6 +224,7 @@ void run_training(TrainArgs& a, bool pretrain) {
     opt.memory_daemon = a.memory_daemon;
     opt.memory_timeout_s = a.memory_timeout;
     opt.launch = launch;
+    opt.resume = !a.resume.empty();
     Trainer trainer(dataset, config, opt);
     install_stop_handlers();
     trainer.fit();
@@ -215,6 +249,12 @@ void run_training(TrainArgs& a, bool pretrain) {
   auto config = !a.resume.empty()  ? load_config((fs::path(a.resume) / "config.yaml").string())
                 : a.config.empty() ? parse_config("model: tgn\n", "built-in tgn defaults")
                                    : load_config(a.config);
+  if (a.lr > 0 && !a.resume.empty()) {
+    throw ConfigError(fmt::format("--lr: not allowed with --resume; the run continues with its own {}",
+                                  (fs::path(a.resume) / "config.yaml").string()));
+  }
+  scale_for_launch(config, a, launch);
+  if (a.lr > 0) config.optim.lr = a.lr;
   if (a.epochs > 0) config.optim.epochs = a.epochs;
   if (!a.device.empty()) config.runtime.device = a.device;
   if (!a.precision.empty()) config.runtime.precision = a.precision;
@@ -247,8 +287,11 @@ void run_training(TrainArgs& a, bool pretrain) {
                      : std::string("runtime.device (--device)"));
   const Dataset dataset = load_data(a.data, a.general);
   // A new run trains into a temporary sibling that replaces --output only on success, so a
-  // failed run leaves an earlier run (or nothing) behind.
-  const bool fresh = a.resume.empty();
+  // failed run leaves an earlier run (or nothing) behind. A distributed run trains in
+  // --output itself: its last completed epoch must survive a failed rank for `launch
+  // --resume` (summary.json appears only when it finishes).
+  const bool fresh = a.resume.empty() && !launch.distributed();
+  if (a.resume.empty() && launch.distributed() && fs::exists(a.output)) fs::remove_all(a.output);
   fs::path out = fs::path(a.output).lexically_normal();
   if (out.filename().empty()) out = out.parent_path();  // "runs/x/" -> "runs/x"
   a.output = out.string();
@@ -288,8 +331,10 @@ void run_training(TrainArgs& a, bool pretrain) {
       } else if (stopped) {
         spdlog::warn("stopped; the unfinished run in {} was removed", work_dir);
       }
-    } else if (stopped) {
-      spdlog::warn("stopped; {} keeps its last completed epoch (--resume continues it)", a.output);
+    } else if (stopped || launch.distributed()) {
+      spdlog::warn("{}; {} keeps its last completed epoch ({} continues it)",
+                   stopped ? "stopped" : "failed", a.output,
+                   launch.distributed() ? "launch --resume" : "--resume");
     }
     throw;
   }

@@ -57,6 +57,10 @@ TEST(LaunchContract, ReadsEveryVariable) {
   EXPECT_EQ(c.attempt, 3);
   EXPECT_EQ(c.run_dir, "/ckpt/wiki");
   EXPECT_EQ(c.store_prefix(), "wiki/attempt-3");
+  EXPECT_EQ(c.local_addr, "");  // optional: the host name's address
+  auto env = kFull;
+  env["DISTTGL_LOCAL_ADDR"] = "10.0.0.9";
+  EXPECT_EQ(read(env).local_addr, "10.0.0.9");
 }
 
 TEST(LaunchContract, EachBadVariableIsNamed) {
@@ -90,6 +94,9 @@ TEST(LaunchContract, EachBadVariableIsNamed) {
   env = kFull;
   env["DISTTGL_JOB"] = "";
   EXPECT_EQ(error_of(env), "DISTTGL_JOB: empty");
+  env = kFull;
+  env["DISTTGL_LOCAL_ADDR"] = "";
+  EXPECT_EQ(error_of(env), "DISTTGL_LOCAL_ADDR: empty (unset it for the default)");
 }
 
 TEST(LaunchContract, DistTglScalesLrByTheWorldAndEpochsByJTimesK) {

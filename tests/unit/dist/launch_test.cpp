@@ -1,7 +1,8 @@
 // `disttgl-trainer launch` as a user runs it: real daemon and trainer processes on loopback
 // and Unix sockets. World size 1 completes (the disttgl #2 hang), memory parallelism k = 2
-// trains and rank 0 writes the run, and a killed rank ends the whole launch non-zero within
-// the grace period with no process left behind.
+// trains and rank 0 writes the run, mini-batch parallelism i = 2 trains like one process
+// with the doubled batch, and a killed rank ends the whole launch non-zero within the grace
+// period with no process left behind; `launch --resume` then continues the run.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -15,6 +16,8 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <vector>
 
 namespace {
 namespace fs = std::filesystem;
@@ -51,14 +54,24 @@ int processes_mentioning(const std::string& text) {
   return n;
 }
 
-std::pair<int, std::string> launch(const std::string& args) {
+std::pair<int, std::string> run(const std::string& args) {
   const auto log = temp_dir("log");
-  const std::string cmd = std::string(DISTTGL_TRAINER_BIN) + " launch " + args + " > " +
-                          log.string() + " 2>&1";
+  const std::string cmd = std::string(DISTTGL_TRAINER_BIN) + " " + args + " > " + log.string() +
+                          " 2>&1";
   const int status = std::system(cmd.c_str());
   const std::string out = read_file(log);
   fs::remove(log);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::pair<int, std::string> launch(const std::string& args) { return run("launch " + args); }
+
+std::vector<nlohmann::json> metrics_lines(const fs::path& run) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(run / "metrics.jsonl");
+  std::string line;
+  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
+  return out;
 }
 
 const std::string kQuick = " --data " + kCollegeMsg +
@@ -86,6 +99,77 @@ TEST(Launch, MemoryParallelismTwoGroupsTrainsAndRankZeroWritesTheRun) {
   EXPECT_GT(summary["test"]["ap"].get<double>(), 0.5);
   EXPECT_EQ(processes_mentioning(dir.string()), 0);
   fs::remove_all(dir);
+}
+
+// DistTGL §4: i shards of B events read the memory from before their logical batch and
+// each node is written once, by its last occurrence, so i = 2 x 300 trains exactly like one
+// process with batch 600 (no dropout: the shards' masks would come from two generators).
+// Frozen weights (lr 1e-12) isolate the memory and batch semantics: the losses agree to
+// float rounding. With a real lr they agree only to float reduction order amplified by
+// training: TGN's learnable time-encoder frequencies multiply time gaps of up to 1e7 s, so
+// a weight difference of 1e-8 (one Adam step's rounding) turns phases by 0.1 rad; a single
+// process with 1 or 2 threads differs by 0.2-0.6 % there (docs/layouts.md).
+TEST(Launch, MiniBatchParallelismMatchesOneProcessWithTheBiggerBatch) {
+  const auto cfg = temp_dir("nodrop.yaml");
+  std::ofstream(cfg) << "model: tgn\nembedding:\n  dropout: 0.0\n  attention_dropout: 0.0\n";
+  for (const auto& [lr, batches, tolerance] :
+       {std::tuple{"1e-12", "30", 1e-6}, std::tuple{"1e-4", "8", 1e-2}}) {
+    const std::string common = std::string(" --data ") + kCollegeMsg + " --config " +
+                               cfg.string() + " --epochs 2 --max-train-batches " + batches +
+                               " --lr " + lr + " --device cpu";
+    const auto one = temp_dir("i1");
+    const auto two = temp_dir("i2");
+    const auto [c1, o1] = run("train --output " + one.string() + common +
+                              " --batch-size 600 --threads 2");
+    ASSERT_EQ(c1, 0) << o1;
+    const auto [c2, o2] = launch("--layout i=2,j=1,k=1 --output " + two.string() + common +
+                                 " --batch-size 300 --threads 1");
+    ASSERT_EQ(c2, 0) << o2;
+    const auto a = metrics_lines(one);
+    const auto b = metrics_lines(two);
+    ASSERT_EQ(a.size(), 2u);
+    ASSERT_EQ(b.size(), 2u);
+    for (std::size_t e = 0; e < 2; ++e) {
+      const double la = a[e]["loss"].get<double>();
+      const double lb = b[e]["loss"].get<double>();
+      EXPECT_NEAR(lb, la, tolerance * la) << "lr " << lr << ", epoch " << e + 1;
+    }
+    // --lr is used as given (no lr x W scaling).
+    const auto summary = nlohmann::json::parse(read_file(two / "summary.json"));
+    EXPECT_EQ(summary["config"]["train"]["lr"].get<double>(), std::stod(lr));
+    fs::remove_all(one);
+    fs::remove_all(two);
+  }
+  fs::remove(cfg);
+}
+
+// DistTGL §4: j = 2 (each slot trains its batch twice with two negative sets) and k = 2
+// (two staggered memory groups, each in its own daemon), 4 trainers + 2 daemons on
+// loopback with Gloo, reach the single process's test AP within 0.02 after the same number
+// of passes over the training events (8: 8 epochs alone, 2 epochs x j x k here).
+TEST(Launch, EpochAndMemoryParallelismReachTheSingleProcessAccuracy) {
+  const std::string common = " --data " + kCollegeMsg + " --batch-size 600 --device cpu";
+  const auto one = temp_dir("single");
+  const auto jk = temp_dir("j2k2");
+  const auto [c1, o1] = run("train --output " + one.string() + common + " --epochs 8 --threads 2");
+  ASSERT_EQ(c1, 0) << o1;
+  const auto [c2, o2] =
+      launch("--layout i=1,j=2,k=2 --output " + jk.string() + common + " --epochs 2 --threads 1");
+  ASSERT_EQ(c2, 0) << o2;
+  for (const char* label : {"[rank 3] rank 3 of 4: done", "[daemon 1] "}) {
+    EXPECT_NE(o2.find(label), std::string::npos) << label << "\n" << o2;
+  }
+  // DistTGL's scaling: lr 1e-4 x W = 4e-4 (the epochs were given).
+  EXPECT_NE(o2.find("lr 0.0001 x W=4 = 0.0004"), std::string::npos) << o2;
+  const auto s1 = nlohmann::json::parse(read_file(one / "summary.json"));
+  const auto s2 = nlohmann::json::parse(read_file(jk / "summary.json"));
+  const double ap1 = s1["test"]["ap"].get<double>();
+  const double ap2 = s2["test"]["ap"].get<double>();
+  EXPECT_GT(ap1, 0.8);
+  EXPECT_NEAR(ap2, ap1, 0.02) << "single " << ap1 << ", i=1,j=2,k=2 " << ap2;
+  EXPECT_EQ(metrics_lines(jk).size(), 2u);
+  fs::remove_all(one);
+  fs::remove_all(jk);
 }
 
 TEST(Launch, AKilledRankEndsTheLaunchNonZeroWithNoProcessLeft) {
@@ -128,7 +212,89 @@ TEST(Launch, AKilledRankEndsTheLaunchNonZeroWithNoProcessLeft) {
   EXPECT_NE(out.find("launch: rank 1 failed (signal 9); stopped the others"), std::string::npos)
       << out;
   EXPECT_EQ(processes_mentioning(dir.string()), 0);
-  EXPECT_FALSE(fs::exists(dir));  // rank 0 removed its unfinished run
+  // A distributed run keeps its directory (its last completed epoch, here none) unfinished.
+  EXPECT_FALSE(fs::exists(dir / "summary.json"));
+  EXPECT_FALSE(fs::exists(dir / "last.pt"));
+  fs::remove_all(dir);
+  fs::remove(log);
+}
+
+// Starts `launch ARGS` in the background; returns its pid (output to `log`).
+pid_t start_launch(const std::string& args, const fs::path& log) {
+  const std::string cmd =
+      std::string(DISTTGL_TRAINER_BIN) + " launch " + args + " > " + log.string() + " 2>&1";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// The pid of the trainer with DISTTGL_RANK=rank whose environment names `dir`, or -1.
+pid_t find_rank(int rank, const fs::path& dir) {
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string environ = read_file(e.path() / "environ");
+    if (environ.find("DISTTGL_RANK=" + std::to_string(rank) + '\0') != std::string::npos &&
+        environ.find(dir.string()) != std::string::npos) {
+      return std::stoi(name);
+    }
+  }
+  return -1;
+}
+
+// The distributed checkpoint: after epoch 1 (model, optimizer and both memory groups'
+// node memory in last.pt) rank 1 is killed; `launch --resume` starts attempt 1 from it and
+// finishes the remaining epochs.
+TEST(Launch, ResumeAfterAKilledRankContinuesFromTheLastCheckpointAndFinishes) {
+  const auto dir = temp_dir("resume");
+  const auto log = temp_dir("resume.log");
+  const std::string train = " --data " + kCollegeMsg +
+                            " --epochs 3 --max-train-batches 40 --threads 1 --device cpu";
+  const pid_t pid = start_launch("--grace 5 --layout i=1,j=2,k=2 --output " + dir.string() + train, log);
+  const auto deadline = std::chrono::steady_clock::now() + 240s;
+  while (metrics_lines(dir).empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_EQ(metrics_lines(dir).size(), 1u) << read_file(log);
+  const pid_t victim = find_rank(1, dir);
+  ASSERT_GT(victim, 0);
+  ::kill(victim, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_NE(WEXITSTATUS(status), 0);
+  EXPECT_EQ(processes_mentioning(dir.string()), 0);
+  const std::string out = read_file(log);
+  EXPECT_NE(out.find("launch --resume " + dir.string()), std::string::npos) << out;
+  const std::size_t done = metrics_lines(dir).size();  // 1, or 2 if epoch 2 beat the kill
+  ASSERT_TRUE(done == 1 || done == 2) << done;
+  EXPECT_FALSE(fs::exists(dir / "summary.json"));
+
+  const auto [code, resumed] = launch("--resume " + dir.string() + train);
+  ASSERT_EQ(code, 0) << resumed;
+  EXPECT_NE(resumed.find("resuming " + dir.string() + " after epoch " + std::to_string(done)),
+            std::string::npos)
+      << resumed;
+  const auto lines = metrics_lines(dir);
+  ASSERT_EQ(lines.size(), 3u);
+  for (std::size_t e = 0; e < 3; ++e) EXPECT_EQ(lines[e]["epoch"].get<int>(), e + 1);
+  const auto summary = nlohmann::json::parse(read_file(dir / "summary.json"));
+  EXPECT_EQ(summary["epochs"].get<int>(), 3);
+  EXPECT_GT(summary["test"]["ap"].get<double>(), 0.6);
+  const auto record = nlohmann::json::parse(read_file(dir / "launch.json"));
+  EXPECT_EQ(record["attempt"].get<int>(), 1);
+  EXPECT_EQ(record["layout"].get<std::string>(), "i=1,j=2,k=2");
+  // Another layout's run refuses to resume it.
+  const auto [bad, why] = launch("--resume " + dir.string() + " --layout i=1,j=1,k=2" + train);
+  EXPECT_EQ(bad, 2) << why;
+  EXPECT_NE(why.find("--layout: i=1,j=1,k=2 differs from the run's i=1,j=2,k=2"),
+            std::string::npos)
+      << why;
+  EXPECT_EQ(processes_mentioning(dir.string()), 0);
+  fs::remove_all(dir);
   fs::remove(log);
 }
 

@@ -81,14 +81,18 @@ TEST(ProcessGroup, ThreeRanksSumAndAverageGradientsInOneAllReduce) {
     std::vector<torch::Tensor> t{torch::full({2, 2}, static_cast<float>(g.rank() + 1))};
     EXPECT_EQ(g.all_reduce_sum(t), 16);
     EXPECT_TRUE(torch::equal(t[0], torch::full({2, 2}, 6.0f)));
-    // Gradients: rank r has grad r for w; only rank 0 used b (the others count zeros).
+    // Gradients: rank r has grad r for w; only rank 0 used b (the others count zeros); no
+    // rank used u, which keeps no gradient (Adam then skips it, as in one process).
     auto w = torch::zeros({3}, torch::requires_grad());
     auto b = torch::zeros({1}, torch::requires_grad());
+    auto u = torch::zeros({2}, torch::requires_grad());
     w.mutable_grad() = torch::full({3}, static_cast<float>(g.rank()));
     if (g.rank() == 0) b.mutable_grad() = torch::full({1}, 9.0f);
-    EXPECT_EQ(average_gradients(g, {w, b}), 4 * 4);
+    // 3 + 1 + 2 values and one "used" flag per parameter, float32.
+    EXPECT_EQ(average_gradients(g, {w, b, u}), (6 + 3) * 4);
     EXPECT_TRUE(torch::allclose(w.grad(), torch::full({3}, 1.0f)));  // (0 + 1 + 2) / 3
     EXPECT_TRUE(torch::allclose(b.grad(), torch::full({1}, 3.0f)));  // 9 / 3
+    EXPECT_FALSE(u.grad().defined());
     g.barrier();
     ++done;
   });

@@ -70,11 +70,14 @@ TEST(Schedule, EveryLayoutUpToEightRanksKeepsDistTglsInvariants) {
             std::map<std::int64_t, std::int64_t> read_at;           // b -> first read
             std::vector<std::vector<Iteration>> slots;
             for (std::int32_t u = 0; u < j; ++u) {
-              const auto s0 = epoch_schedule(l, {g, u, 0}, b_count);
+              // A later epoch: the walk continues across the boundary, so every (batch,
+              // pass) of the epoch's window is trained (the first epoch skips the passes of
+              // batches before a group's mid-epoch start).
+              const auto s0 = epoch_schedule(l, {g, u, 0}, b_count, false);
               // Every shard of a slot follows the same schedule; every rank has T iterations.
               ASSERT_EQ(static_cast<std::int64_t>(s0.size()), t_count);
               for (std::int32_t sh = 1; sh < i; ++sh) {
-                const auto other = epoch_schedule(l, {g, u, sh}, b_count);
+                const auto other = epoch_schedule(l, {g, u, sh}, b_count, false);
                 for (std::size_t t = 0; t < s0.size(); ++t) {
                   ASSERT_EQ(other[t].logical_batch, s0[t].logical_batch);
                 }
@@ -96,8 +99,8 @@ TEST(Schedule, EveryLayoutUpToEightRanksKeepsDistTglsInvariants) {
                   EXPECT_EQ(write_at.count(it.logical_batch), 0u);
                   write_at[it.logical_batch] = t;
                 }
-                if (it.read_memory && !read_at.count(it.logical_batch)) {
-                  read_at[it.logical_batch] = t;
+                if ((it.read_memory || it.carried) && !read_at.count(it.logical_batch)) {
+                  read_at[it.logical_batch] = it.carried ? -1 : t;
                 }
               }
               EXPECT_LE(writes_now, 1);  // one logical batch written per iteration per group
@@ -107,13 +110,15 @@ TEST(Schedule, EveryLayoutUpToEightRanksKeepsDistTglsInvariants) {
             for (const auto& [key, times] : trained) EXPECT_EQ(times, 1);
             EXPECT_EQ(static_cast<std::int64_t>(write_at.size()), b_count);
             for (const auto& [b, t] : write_at) EXPECT_LE(read_at.at(b), t);
-            // Between resets, writes come in sequence order 0, 1, 2, ... (the daemon's order).
-            std::int64_t expected = 0;
+            // Between resets, writes come in sequence order 0, 1, 2, ... (the daemon's order;
+            // before the first reset the walk continues the previous epoch's sequence).
+            std::int64_t expected = -1;
             for (std::int64_t t = 0; t < t_count; ++t) {
               if (slots[0][static_cast<std::size_t>(t)].reset_memory) expected = 0;
               for (const auto& s : slots) {
                 const Iteration& it = s[static_cast<std::size_t>(t)];
                 if (!it.write_memory) continue;
+                if (expected < 0) expected = it.memory_sequence;
                 EXPECT_EQ(it.memory_sequence, expected) << to_string(l) << " g" << g << " t" << t;
                 ++expected;
               }
@@ -124,6 +129,59 @@ TEST(Schedule, EveryLayoutUpToEightRanksKeepsDistTglsInvariants) {
     }
   }
   EXPECT_EQ(cases, 38 * 9);
+}
+
+TEST(Schedule, LaterEpochsContinueEachGroupsWalkAcrossTheBoundary) {
+  // DistTGL keeps a group's position across epochs: only the wrap to batch 0 resets memory,
+  // writes continue the daemon's sequence over the boundary, and a batch whose first pass
+  // ended the previous epoch is finished from the rows the rank still holds.
+  int carried = 0;
+  for (std::int32_t j = 1; j <= 4; ++j) {
+    for (std::int32_t k = 1; j * k <= 8; ++k) {
+      const ParallelLayout l{1, j, k};
+      for (std::int64_t b_count = 1; b_count <= 9; ++b_count) {
+        for (std::int32_t g = 0; g < k; ++g) {
+          std::vector<std::vector<Iteration>> walk(static_cast<std::size_t>(j));
+          for (std::int32_t u = 0; u < j; ++u) {
+            const auto first = epoch_schedule(l, {g, u, 0}, b_count, true);
+            const auto later = epoch_schedule(l, {g, u, 0}, b_count, false);
+            const auto& last = first.back();
+            const auto& next = later.front();
+            if (next.carried) {
+              ++carried;
+              EXPECT_EQ(next.logical_batch, last.logical_batch);
+              EXPECT_EQ(next.pass, last.pass + 1);
+              EXPECT_FALSE(next.read_memory || next.write_memory || next.reset_memory);
+            }
+            for (const auto& it : first) EXPECT_FALSE(it.carried);
+            // Only a group whose offset is 0 (group 0; others when T < k) wraps at t = 0.
+            const std::int64_t offset = ((k - g) % k) * (b_count + j - 1) / k;
+            EXPECT_EQ(next.reset_memory, offset == 0);
+            auto& w = walk[static_cast<std::size_t>(u)];
+            w.insert(w.end(), first.begin(), first.end());
+            w.insert(w.end(), later.begin(), later.end());
+          }
+          std::int64_t expected = 0;
+          for (std::size_t t = 0; t < walk[0].size(); ++t) {
+            if (walk[0][t].reset_memory) expected = 0;
+            // No read asks for a sequence the group has already written (the daemon would
+            // refuse it): reads come before or with the write of their sequence.
+            for (const auto& w : walk) {
+              if (w[t].read_memory) {
+                EXPECT_GE(w[t].memory_sequence, expected) << to_string(l);
+              }
+            }
+            for (const auto& w : walk) {
+              if (!w[t].write_memory) continue;
+              EXPECT_EQ(w[t].memory_sequence, expected) << to_string(l) << " g" << g << " t" << t;
+              ++expected;
+            }
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(carried, 0);
 }
 
 TEST(Schedule, ShardsSplitALogicalBatchIntoConsecutiveBatches) {

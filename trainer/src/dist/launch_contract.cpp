@@ -76,6 +76,10 @@ LaunchContract read_launch_contract(const std::function<const char*(const char*)
     c.attempt = whole_number("DISTTGL_ATTEMPT", *v, 0, std::int64_t{1} << 40);
   }
   if (auto v = get("DISTTGL_RUN_DIR")) c.run_dir = *v;
+  if (auto v = get("DISTTGL_LOCAL_ADDR")) {
+    if (v->empty()) throw ConfigError("DISTTGL_LOCAL_ADDR: empty (unset it for the default)");
+    c.local_addr = *v;
+  }
   return c;
 }
 

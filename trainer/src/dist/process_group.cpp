@@ -17,6 +17,7 @@ namespace disttgl::trainer {
 struct ProcessGroup::Impl {
   ProcessGroupOptions options;
   c10::intrusive_ptr<c10d::TCPStore> tcp_store;
+  c10::intrusive_ptr<c10d::PrefixStore> store;  // tcp_store under the job/attempt prefix
   c10::intrusive_ptr<c10d::Backend> backend;
   std::string name;
 
@@ -54,7 +55,8 @@ ProcessGroup::ProcessGroup(const ProcessGroupOptions& o) : impl_(std::make_uniqu
   } catch (const std::exception& e) {
     m.fail(fmt::format("rendezvous at {}:{}", o.master_addr, o.master_port), e);
   }
-  const auto store = c10::make_intrusive<c10d::PrefixStore>(o.prefix, m.tcp_store);
+  m.store = c10::make_intrusive<c10d::PrefixStore>(o.prefix, m.tcp_store);
+  const auto& store = m.store;
   try {
     if (o.device.is_cuda()) {
 #ifdef USE_C10D_NCCL
@@ -129,6 +131,33 @@ void ProcessGroup::barrier(std::chrono::milliseconds timeout) {
   }
 }
 
+void ProcessGroup::put_blob(const std::string& key, const std::vector<std::uint8_t>& bytes) {
+  try {
+    impl_->store->set("blob/" + key, bytes);
+  } catch (const std::exception& e) {
+    impl_->fail(fmt::format("storing '{}' ({} bytes)", key, bytes.size()), e);
+  }
+}
+
+std::vector<std::uint8_t> ProcessGroup::get_blob(const std::string& key,
+                                                 std::chrono::milliseconds timeout) {
+  if (timeout == std::chrono::milliseconds::zero()) timeout = impl_->options.timeout;
+  try {
+    impl_->store->wait({"blob/" + key}, timeout);
+    return impl_->store->get("blob/" + key);
+  } catch (const std::exception& e) {
+    impl_->fail(fmt::format("waiting for '{}' in the store", key), e);
+  }
+}
+
+void ProcessGroup::delete_blob(const std::string& key) {
+  try {
+    impl_->store->deleteKey("blob/" + key);
+  } catch (const std::exception& e) {
+    impl_->fail(fmt::format("deleting '{}' from the store", key), e);
+  }
+}
+
 void ProcessGroup::broadcast(std::vector<torch::Tensor>& tensors, int root) {
   torch::NoGradGuard no_grad;
   for (auto& t : tensors) {
@@ -146,17 +175,38 @@ void ProcessGroup::broadcast(std::vector<torch::Tensor>& tensors, int root) {
 }
 
 std::int64_t average_gradients(ProcessGroup& group, const std::vector<torch::Tensor>& parameters) {
+  if (parameters.empty()) return 0;
   std::vector<torch::Tensor> grads;
-  grads.reserve(parameters.size());
-  for (const auto& p : parameters) {
-    // A parameter this rank did not use still takes part (as zeros), so every rank
-    // all-reduces the same layout.
-    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+  grads.reserve(parameters.size() + 1);
+  // Which parameters this rank used, reduced with the gradients (one extra value each): a
+  // parameter no rank used keeps no gradient, as DDP leaves globally unused parameters
+  // untouched. Adam skips a parameter without a gradient; a zero gradient would instead
+  // advance its step count and change its later bias correction, so the run would no
+  // longer train like one process on the logical batch.
+  torch::Tensor used = torch::zeros({static_cast<std::int64_t>(parameters.size())},
+                                    parameters[0].options().requires_grad(false));
+  for (std::size_t n = 0; n < parameters.size(); ++n) {
+    const auto& p = parameters[n];
+    if (p.grad().defined()) {
+      used[static_cast<std::int64_t>(n)].fill_(1);
+    } else {
+      // A parameter this rank did not use still takes part (as zeros), so every rank
+      // all-reduces the same layout.
+      p.mutable_grad() = torch::zeros_like(p);
+    }
     grads.push_back(p.grad());
   }
+  grads.push_back(used);
   const std::int64_t bytes = group.all_reduce_sum(grads);
   const double scale = 1.0 / static_cast<double>(group.world_size());
-  for (auto& g : grads) g.mul_(scale);
+  const torch::Tensor used_anywhere = used.cpu();
+  for (std::size_t n = 0; n < parameters.size(); ++n) {
+    if (used_anywhere[static_cast<std::int64_t>(n)].item<float>() == 0.0F) {
+      parameters[n].mutable_grad() = torch::Tensor();
+    } else {
+      grads[n].mul_(scale);
+    }
+  }
   return bytes;
 }
 

@@ -17,34 +17,53 @@ std::int64_t iterations_per_epoch(const ParallelLayout& layout, std::int64_t log
 }
 
 std::vector<Iteration> epoch_schedule(const ParallelLayout& layout, const RankPlace& place,
-                                      std::int64_t logical_batches) {
+                                      std::int64_t logical_batches, bool first_epoch) {
   const std::int64_t t_count = iterations_per_epoch(layout, logical_batches);
   // Group g starts (k - g)/k of the way through the epoch (DistTGL's stagger).
   const std::int64_t offset = floor_mod(layout.k - place.group, layout.k) * t_count / layout.k;
   std::vector<Iteration> out(static_cast<std::size_t>(t_count));
-  std::int64_t segment_start = 0;  // the group's position at its last (re)start
+  // The group's position at its last (re)start: in a later epoch the wrap to 0 happened in
+  // the previous one (or this epoch starts at 0).
+  std::int64_t segment_start = 0;
   std::int64_t previous = -1;      // this rank's batch at the previous iteration
   for (std::int64_t t = 0; t < t_count; ++t) {
     const std::int64_t local = (t + offset) % t_count;  // the group's position in the epoch
     Iteration& it = out[static_cast<std::size_t>(t)];
-    it.reset_memory = t == 0 || local == 0;
+    it.reset_memory = (first_epoch && t == 0) || local == 0;
     if (it.reset_memory) segment_start = local;
     // The batch of slot u among the j in flight (local - j + 1 .. local): b = u (mod j).
     const std::int64_t b = local - floor_mod(local - place.slot, layout.j);
-    if (b < 0 || b >= logical_batches) {  // fill or drain: idle
+    // Fill or drain, or (first epoch) a later pass of a batch from before the group's
+    // mid-epoch start, whose first pass the group never ran: idle.
+    if (b < 0 || b >= logical_batches || b < segment_start) {
       previous = -1;
       continue;
     }
     it.logical_batch = b;
     it.pass = static_cast<std::int32_t>(local - b);
-    // A pass after a mid-epoch start belongs to a batch whose first pass the group never
-    // ran: it reads the reset memory and writes nothing.
     it.write_memory = it.pass == 0;
-    it.read_memory = b != previous || it.reset_memory;
-    it.memory_sequence = std::max<std::int64_t>(b - segment_start, 0);
+    it.carried = !first_epoch && t == 0 && it.pass > 0 && local != 0;
+    it.read_memory = (b != previous || it.reset_memory) && !it.carried;
+    it.memory_sequence = b - segment_start;
     previous = b;
   }
   return out;
+}
+
+std::int64_t group_next_batch(const ParallelLayout& layout, std::int32_t group,
+                              std::int64_t logical_batches, bool first_epoch) {
+  std::vector<std::vector<Iteration>> slots;
+  for (std::int32_t u = 0; u < layout.j; ++u) {
+    slots.push_back(epoch_schedule(layout, {group, u, 0}, logical_batches, first_epoch));
+  }
+  std::int64_t next = -1;
+  for (std::size_t t = 0; t < slots[0].size(); ++t) {
+    if (slots[0][t].reset_memory) next = 0;
+    for (const auto& s : slots) {
+      if (s[t].write_memory) next = s[t].memory_sequence + 1;
+    }
+  }
+  return next;
 }
 
 std::int64_t logical_batches(const ParallelLayout& layout, std::int64_t num_events,

@@ -17,7 +17,8 @@ torch::Tensor scalar(double v) { return torch::tensor(v, torch::kFloat64); }
 
 void save_checkpoint(const std::string& path, torch::nn::Module& model,
                      torch::optim::Optimizer& optimizer, const MemoryStore* memory,
-                     const CheckpointMeta& meta, const torch::Device& device) {
+                     const CheckpointMeta& meta, const torch::Device& device,
+                     const std::vector<std::vector<std::uint8_t>>& group_memory) {
   torch::serialize::OutputArchive root;
   root.write("format", c10::IValue(std::string(kCheckpointFormat)));
   root.write("config", c10::IValue(meta.config_yaml));
@@ -45,6 +46,16 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model,
     memory->save(memory_archive);
     root.write("memory", memory_archive);
   }
+  if (!group_memory.empty()) {
+    root.write("group_memory_count", scalar(static_cast<std::int64_t>(group_memory.size())));
+    for (std::size_t g = 0; g < group_memory.size(); ++g) {
+      const auto& b = group_memory[g];
+      root.write(fmt::format("group_memory_{}", g),
+                 torch::from_blob(const_cast<std::uint8_t*>(b.data()),
+                                  {static_cast<std::int64_t>(b.size())}, torch::kUInt8)
+                     .clone());
+    }
+  }
   const std::string tmp = path + ".tmp";
   try {
     root.save_to(tmp);
@@ -58,13 +69,18 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model,
 namespace {
 
 torch::serialize::InputArchive open(const std::string& path,
-                                    const torch::Device& device = torch::kCPU) {
-  if (!std::filesystem::is_regular_file(path)) {
+                                    const torch::Device& device = torch::kCPU,
+                                    const std::vector<std::uint8_t>* bytes = nullptr) {
+  if (bytes == nullptr && !std::filesystem::is_regular_file(path)) {
     throw InputError(path, 0, "checkpoint file does not exist");
   }
   torch::serialize::InputArchive root;
   try {
-    root.load_from(path, device);
+    if (bytes != nullptr) {
+      root.load_from(reinterpret_cast<const char*>(bytes->data()), bytes->size(), device);
+    } else {
+      root.load_from(path, device);
+    }
     c10::IValue format;
     root.read("format", format);
     if (!format.isString() || format.toStringRef() != kCheckpointFormat) {
@@ -92,8 +108,9 @@ std::int64_t read_int(torch::serialize::InputArchive& a, const char* key) {
 
 }  // namespace
 
-CheckpointMeta read_checkpoint_meta(const std::string& path) {
-  auto root = open(path);
+CheckpointMeta read_checkpoint_meta(const std::string& path,
+                                    const std::vector<std::uint8_t>* bytes) {
+  auto root = open(path, torch::kCPU, bytes);
   CheckpointMeta m;
   try {
     c10::IValue config;
@@ -133,8 +150,8 @@ CheckpointMeta read_checkpoint_meta(const std::string& path) {
 
 void load_checkpoint(const std::string& path, torch::nn::Module& model,
                      torch::optim::Optimizer* optimizer, MemoryStore* memory, bool restore_rng,
-                     const torch::Device& device) {
-  auto root = open(path, device);
+                     const torch::Device& device, const std::vector<std::uint8_t>* bytes) {
+  auto root = open(path, device, bytes);
   try {
     torch::serialize::InputArchive model_archive;
     root.read("model", model_archive);
@@ -172,6 +189,53 @@ void load_checkpoint(const std::string& path, torch::nn::Module& model,
     }
     memory->load(memory_archive);
   }
+}
+
+std::vector<std::uint8_t> memory_to_bytes(const MemoryStore& memory) {
+  torch::serialize::OutputArchive archive;
+  memory.save(archive);
+  std::vector<std::uint8_t> out;
+  archive.save_to([&out](const void* data, std::size_t size) {
+    const auto* p = static_cast<const std::uint8_t*>(data);
+    out.insert(out.end(), p, p + size);
+    return size;
+  });
+  return out;
+}
+
+void memory_from_bytes(MemoryStore& memory, const std::vector<std::uint8_t>& bytes,
+                       const std::string& label) {
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  } catch (const std::exception& e) {
+    throw InputError(label, 0, fmt::format("damaged node memory ({})", e.what()));
+  }
+  memory.load(archive);
+}
+
+std::vector<std::uint8_t> read_group_memory(const std::string& path, std::int32_t group,
+                                            std::int32_t groups,
+                                            const std::vector<std::uint8_t>* bytes) {
+  auto root = open(path, torch::kCPU, bytes);
+  torch::Tensor count;
+  if (!root.try_read("group_memory_count", count)) {
+    throw InputError(path, 0,
+                     "holds no memory groups' node memory (not a distributed run's last.pt)");
+  }
+  if (count.item<std::int64_t>() != groups) {
+    throw InputError(path, 0,
+                     fmt::format("holds the node memory of {} memory groups; this layout has "
+                                 "k = {}",
+                                 count.item<std::int64_t>(), groups));
+  }
+  torch::Tensor t;
+  if (!root.try_read(fmt::format("group_memory_{}", group), t)) {
+    throw InputError(path, 0, fmt::format("holds no node memory of memory group {}", group));
+  }
+  t = t.contiguous();
+  const auto* p = t.data_ptr<std::uint8_t>();
+  return {p, p + t.numel()};
 }
 
 void record_static_memory(CheckpointMeta& meta, const torch::Tensor& table) {

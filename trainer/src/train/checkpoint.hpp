@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "disttgl/trainer/memory/memory_store.hpp"
 
@@ -46,13 +47,34 @@ void check_static_memory(const CheckpointMeta& saved, const CheckpointMeta& give
 
 /// Writes atomically (temp file + rename); `device` is the run's (its CUDA RNG state is
 /// saved when it is a GPU). Throws IoError.
+/// `group_memory`: a distributed run's node memory, one memory_to_bytes() per memory group
+/// (entries "group_memory_count" and "group_memory_G").
 void save_checkpoint(const std::string& path, torch::nn::Module& model,
                      torch::optim::Optimizer& optimizer, const MemoryStore* memory,
-                     const CheckpointMeta& meta, const torch::Device& device);
+                     const CheckpointMeta& meta, const torch::Device& device,
+                     const std::vector<std::vector<std::uint8_t>>& group_memory = {});
+
+/// A memory store's whole state (MemoryStore::save) as the bytes of a torch archive.
+std::vector<std::uint8_t> memory_to_bytes(const MemoryStore& memory);
+
+/// Restores `memory` from memory_to_bytes() output; InputError naming `label` when the bytes
+/// are damaged or for other dimensions.
+void memory_from_bytes(MemoryStore& memory, const std::vector<std::uint8_t>& bytes,
+                       const std::string& label);
+
+/// Memory group `group`'s bytes from a distributed checkpoint of `groups` memory groups
+/// (`bytes`, or the file at `path` when null). InputError naming `path` when the checkpoint
+/// holds another number of groups (another layout's k) or none.
+std::vector<std::uint8_t> read_group_memory(const std::string& path, std::int32_t group,
+                                            std::int32_t groups,
+                                            const std::vector<std::uint8_t>* bytes = nullptr);
 
 /// Reads only the metadata (to build the model before loading it). Throws InputError
 /// "FILE: not a disttgl checkpoint (...)" when unreadable.
-CheckpointMeta read_checkpoint_meta(const std::string& path);
+/// With `bytes`, the checkpoint is those bytes (a file's contents sent by another rank) and
+/// `path` only names it in errors; the same holds for load_checkpoint.
+CheckpointMeta read_checkpoint_meta(const std::string& path,
+                                    const std::vector<std::uint8_t>* bytes = nullptr);
 
 /// Loads model, optimizer (if not null), memory (if not null) and, with restore_rng, the
 /// CPU RNG state and, on a GPU with a GPU-written file, the CUDA one; every tensor is mapped
@@ -60,6 +82,7 @@ CheckpointMeta read_checkpoint_meta(const std::string& path);
 /// does not fit.
 void load_checkpoint(const std::string& path, torch::nn::Module& model,
                      torch::optim::Optimizer* optimizer, MemoryStore* memory, bool restore_rng,
-                     const torch::Device& device);
+                     const torch::Device& device,
+                     const std::vector<std::uint8_t>* bytes = nullptr);
 
 }  // namespace disttgl::trainer::detail

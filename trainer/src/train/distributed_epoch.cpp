@@ -2,6 +2,9 @@
 // iteration schedule of dist/schedule.hpp, this rank's shard of each logical batch through
 // sample -> gather -> memory rows of the group's daemon -> forward/backward, one gradient
 // all-reduce over all ranks per iteration, the optimizer step, and the shard's memory write.
+#include <fstream>
+#include <iterator>
+
 #include "trainer_state.hpp"
 
 namespace disttgl::trainer {
@@ -28,12 +31,12 @@ double Trainer::State::train_epoch_distributed(std::int64_t epoch, StageTimes& t
   const std::int64_t n = ds.num_train();
   std::int64_t batches = logical_batches(layout, n, bs);
   if (opt.max_train_batches > 0) batches = std::min(batches, opt.max_train_batches);
-  const std::vector<Iteration> schedule = epoch_schedule(layout, place, batches);
+  const std::vector<Iteration> schedule = epoch_schedule(layout, place, batches, epoch == 1);
   ProgressLine progress(fmt::format("epoch {}/{} train (rank {})", epoch, cfg.optim.epochs,
                                     group->rank()),
                         static_cast<std::int64_t>(schedule.size()));
   const std::vector<torch::Tensor> params = model->parameters();
-  const auto cpu_f64 = torch::TensorOptions().dtype(torch::kFloat64).device(device);
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(device);
   double loss_sum = 0;
   events = 0;
   for (std::size_t t = 0; t < schedule.size(); ++t) {
@@ -44,29 +47,46 @@ double Trainer::State::train_epoch_distributed(std::int64_t epoch, StageTimes& t
     // This rank's share of its logical batch's mean loss: shard loss * n_s / N_b. Summed
     // over the i shards it is the logical batch's loss, so i shards of B events train
     // exactly like one batch of i*B events, also when the last logical batch is short.
-    torch::Tensor share = torch::zeros({}, cpu_f64);
+    torch::Tensor share = torch::zeros({}, f64);
     if (it.logical_batch >= 0) {
       const std::int64_t b = it.logical_batch;
       const EventRange r = shard_events(layout, b, place.shard, n, bs);
       const std::int64_t batch_events = std::min((b + 1) * layout.i * bs, n) - b * layout.i * bs;
-      if (r.end > r.begin) {
+      if (it.read_memory) {
+        // DistTGL reads a batch's memory once: the variants of this and the later passes
+        // (each with its own negative set) are gathered now, before the write of b.
+        held.assign(static_cast<std::size_t>(layout.j), std::nullopt);
+        held_batch = b;
+        if (r.end > r.begin) {
+          for (std::int32_t p = it.pass; p < layout.j; ++p) {
+            auto t0 = Clock::now();
+            auto sampled = sample->run(r.begin, r.end, cfg.optim.train_negatives,
+                                       train_negative_seed(epoch, p));
+            times.sample += since(t0);
+            t0 = Clock::now();
+            held[static_cast<std::size_t>(p)] = gather->run(std::move(sampled), it.memory_sequence);
+            times.gather += since(t0);
+          }
+          const auto t0 = Clock::now();
+          for (std::int32_t p = it.pass; p < layout.j; ++p) {
+            gather->await_memory(*held[static_cast<std::size_t>(p)]);
+          }
+          times.memory_read += since(t0);
+        }
+      }
+      std::optional<GatheredBatch> batch;
+      if (held_batch == b && static_cast<std::size_t>(it.pass) < held.size()) {
+        batch = std::move(held[static_cast<std::size_t>(it.pass)]);  // each pass trains once
+        held[static_cast<std::size_t>(it.pass)].reset();
+      }
+      if (batch) {
         auto t0 = Clock::now();
-        auto sampled = sample->run(r.begin, r.end, cfg.optim.train_negatives,
-                                   train_negative_seed(epoch));
-        times.sample += since(t0);
-        t0 = Clock::now();
-        GatheredBatch batch = gather->run(std::move(sampled), it.memory_sequence);
-        times.gather += since(t0);
-        t0 = Clock::now();
-        gather->await_memory(batch);
-        times.memory_read += since(t0);
-        t0 = Clock::now();
         torch::Tensor loss;
-        const ModelOutputs out = forward(batch, &loss);
+        const ModelOutputs out = forward(*batch, &loss);
         times.forward += since(t0);
         t0 = Clock::now();
-        // DDP averages over all W ranks; scaling by i * n_s / N_b makes the i shards' average
-        // the logical batch's gradient.
+        // The all-reduce averages over all W ranks; scaling by i * n_s / N_b makes the i
+        // shards' average the logical batch's gradient.
         const double weight = static_cast<double>(layout.i * (r.end - r.begin)) /
                               static_cast<double>(batch_events);
         (loss * weight).backward();
@@ -75,13 +95,17 @@ double Trainer::State::train_epoch_distributed(std::int64_t epoch, StageTimes& t
                 (static_cast<double>(r.end - r.begin) / static_cast<double>(batch_events));
         if (it.write_memory) {
           t0 = Clock::now();
-          write_back(memory(), batch, out, place.shard);
+          write_back(memory(), *batch, out, place.shard);
           times.write_back += since(t0);
         }
         events += r.end - r.begin;
       } else if (it.write_memory) {
         store->write(it.memory_sequence, place.shard, torch::empty({0}, torch::kLong),
                      no_rows(*store));
+      } else if (it.carried && r.end > r.begin) {
+        spdlog::info("rank {}: pass {} of logical batch {} continued an epoch this process did "
+                     "not run (resumed): idle",
+                     group->rank(), it.pass, b);
       }
     }
     auto t0 = Clock::now();
@@ -99,8 +123,71 @@ double Trainer::State::train_epoch_distributed(std::int64_t epoch, StageTimes& t
     progress.update(static_cast<std::int64_t>(t) + 1, events, l);
   }
   progress.finish();
+  if (group_leader()) group_next = group_next_batch(layout, place.group, batches, epoch == 1);
   seconds = progress.elapsed_seconds();
   return loss_sum / static_cast<double>(schedule.size());
+}
+
+namespace {
+
+std::string group_key(std::int64_t epoch, std::int32_t g) {
+  return fmt::format("epoch-{}/memory-group-{}", epoch, g);
+}
+
+// The group's memory once the daemon has applied every write of the epoch: a READ of no
+// nodes at the expected next batch parks until then (the other ranks' writes may still be
+// in flight when this rank leaves the last all-reduce).
+std::vector<std::uint8_t> settled_memory_bytes(MemoryStore& store, std::int64_t next) {
+  if (next >= 0) store.read_async(next, torch::empty({0}, torch::kLong)).get();
+  return detail::memory_to_bytes(store);
+}
+
+}  // namespace
+
+void Trainer::State::share_group_memory(std::int64_t epoch) {
+  if (!group_leader() || group->rank() == 0) return;
+  group->put_blob(group_key(epoch, place.group), settled_memory_bytes(*store, group_next));
+}
+
+std::vector<std::vector<std::uint8_t>> Trainer::State::collect_group_memory(std::int64_t epoch) {
+  std::vector<std::vector<std::uint8_t>> out;
+  if (!distributed()) return out;
+  out.push_back(settled_memory_bytes(*store, group_next));
+  for (std::int32_t g = 1; g < opt.launch.layout.k; ++g) {
+    out.push_back(group->get_blob(group_key(epoch, g)));
+    group->delete_blob(group_key(epoch, g));
+  }
+  return out;
+}
+
+std::int64_t Trainer::State::resume_distributed(const std::string& last) {
+  std::vector<std::uint8_t> bytes;
+  const std::string label = writer() ? last : fmt::format("rank 0's {}", last);
+  if (writer()) {
+    std::ifstream in(last, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) throw IoError(fmt::format("{}: cannot read", last));
+    // Refuse another layout's checkpoint before any rank loads it.
+    (void)detail::read_group_memory(last, 0, opt.launch.layout.k, &bytes);
+    group->put_blob("resume/last.pt", bytes);
+  } else {
+    bytes = group->get_blob("resume/last.pt");
+    const auto m = detail::read_checkpoint_meta(label, &bytes);
+    detail::load_checkpoint(label, *model, optimizer.get(), nullptr, false, device, &bytes);
+    meta.epoch = m.epoch;
+    meta.best_epoch = m.best_epoch;
+    meta.best_metric = m.best_metric;
+    meta.stale_epochs = m.stale_epochs;
+  }
+  if (group_leader()) {
+    detail::memory_from_bytes(
+        *store, detail::read_group_memory(label, place.group, opt.launch.layout.k, &bytes),
+        fmt::format("{} (memory group {})", label, place.group));
+  }
+  // No rank reads its daemon before its leader has restored it.
+  group->barrier();
+  if (writer()) group->delete_blob("resume/last.pt");
+  return meta.epoch + 1;
 }
 
 Trainer::State& Trainer::State::evaluator() {

@@ -113,17 +113,17 @@ EvalMetrics Trainer::fit() {
   const fs::path last = dir / "last.pt";
   const fs::path best = dir / "checkpoint.pt";
   std::int64_t first_epoch = 1;
-  if (s.distributed() && s.opt.resume) {
-    throw ConfigError("--resume: distributed runs do not resume yet");
-  }
   if (!s.writer()) {
     // Ranks other than 0 train and take part in every collective; rank 0 evaluates on an
     // in-process replica and writes the run directory.
-    for (std::int64_t epoch = 1; epoch <= s.cfg.optim.epochs; ++epoch) {
+    if (s.opt.resume) first_epoch = s.resume_distributed(last.string());
+    for (std::int64_t epoch = first_epoch; epoch <= s.cfg.optim.epochs; ++epoch) {
+      if (s.cfg.optim.patience > 0 && s.meta.stale_epochs >= s.cfg.optim.patience) break;
       StageTimes times;
       double seconds = 0;
       std::int64_t events = 0;
       s.train_epoch(epoch, times, seconds, events);
+      s.share_group_memory(epoch);
       if (s.after_epoch_stop()) break;
     }
     return {};
@@ -147,6 +147,8 @@ EvalMetrics Trainer::fit() {
     s.meta.best_metric = meta.best_metric;
     s.meta.stale_epochs = meta.stale_epochs;
     first_epoch = meta.epoch + 1;
+    // Distributed: every rank continues from these weights, each group from its memory.
+    if (s.distributed()) s.resume_distributed(last.string());
     // The old summary describes fewer epochs; a stopped or failed resume must not leave it
     // beside the newer last.pt and metrics.jsonl. The end of fit() writes a new one.
     fs::remove(dir / "summary.json");
@@ -156,6 +158,16 @@ EvalMetrics Trainer::fit() {
     fs::create_directories(dir);
     write_file_atomic(dir / "config.yaml", s.meta.config_yaml);
     std::ofstream(dir / "metrics.jsonl", std::ios::trunc);
+  }
+  if (s.distributed()) {
+    // What `launch --resume` needs to restart the same layout (docs/launch-contract.md).
+    const LaunchContract& lc = s.opt.launch;
+    write_file_atomic(dir / "launch.json", json{{"layout", to_string(lc.layout)},
+                                                {"world_size", lc.world_size},
+                                                {"job", lc.job},
+                                                {"attempt", lc.attempt}}
+                                               .dump(2) +
+                                               "\n");
   }
 
   std::vector<double> rates;
@@ -188,7 +200,8 @@ EvalMetrics Trainer::fit() {
     } else {
       ++s.meta.stale_epochs;
     }
-    detail::save_checkpoint(last.string(), *s.model, *s.optimizer, nullptr, s.meta, s.device);
+    detail::save_checkpoint(last.string(), *s.model, *s.optimizer, nullptr, s.meta, s.device,
+                            s.collect_group_memory(epoch));
     json line = {{"epoch", epoch},
                  {"loss", loss},
                  {"val", metrics_json(val)},

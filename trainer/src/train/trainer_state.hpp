@@ -83,6 +83,10 @@ struct Trainer::State {
   // DistTGL's parallel training (null in a single-process run).
   std::unique_ptr<ProcessGroup> group;
   RankPlace place;
+  // Epoch parallelism: the gathered variants (one per pass, memory rows read once) of the
+  // logical batch `held_batch` this rank is training; kept across an epoch boundary.
+  std::vector<std::optional<GatheredBatch>> held;
+  std::int64_t held_batch = -1;
 
   bool distributed() const { return group != nullptr; }
   // Rank 0's in-process replica for exact evaluation of a distributed run.
@@ -97,6 +101,20 @@ struct Trainer::State {
   bool after_epoch_stop();
   // Only rank 0 writes the run directory.
   bool writer() const { return !distributed() || group->rank() == 0; }
+  // The rank that snapshots and restores its memory group's daemon (slot 0, shard 0).
+  bool group_leader() const { return distributed() && place.slot == 0 && place.shard == 0; }
+  // The daemon's next_batch once the group has finished the current epoch (-1: unknown).
+  std::int64_t group_next = -1;
+
+  // Distributed checkpoints (distributed_epoch.cpp). After each epoch every group leader
+  // but rank 0 hands its group's memory to rank 0 through the rendezvous store; rank 0
+  // collects the k groups' memory for last.pt. The snapshot waits until the daemon has
+  // applied every write of the epoch, so all ranks' writes are in it.
+  void share_group_memory(std::int64_t epoch);
+  std::vector<std::vector<std::uint8_t>> collect_group_memory(std::int64_t epoch);
+  // Resume: rank 0 sends last.pt's bytes to every rank; each loads the weights and the
+  // optimizer, group leaders restore their daemon; returns the first epoch to train.
+  std::int64_t resume_distributed(const std::string& last);
 
   State(const Dataset& dataset, TrainConfig config, RunOptions options)
       : ds(dataset), cfg(std::move(config)), opt(std::move(options)), negatives(dataset) {}
@@ -146,9 +164,6 @@ struct Trainer::State {
     const LaunchContract& lc = opt.launch;
     if (lc.distributed()) {
       place = lc.place();
-      if (lc.layout.j > 1) {
-        throw ConfigError("DISTTGL_LAYOUT: epoch parallelism (j > 1) is not implemented yet");
-      }
       if (opt.pretrain_static) {
         throw ConfigError("pretrain-static: runs in one process (DISTTGL_WORLD_SIZE 1)");
       }
@@ -199,6 +214,7 @@ struct Trainer::State {
       po.timeout = std::chrono::milliseconds(
           static_cast<std::int64_t>(opt.collective_timeout_s * 1000));
       po.prefix = lc.store_prefix();
+      po.local_addr = lc.local_addr;
       group = std::make_unique<ProcessGroup>(po);
       // Every rank starts from rank 0's weights (as DDP does).
       std::vector<torch::Tensor> params = model->parameters();
@@ -238,8 +254,10 @@ struct Trainer::State {
   }
 
   // Training-negative stream of an epoch: fresh draws every epoch, fixed by the run's seed.
-  std::uint64_t train_negative_seed(std::int64_t epoch) const {
-    return opt.seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(epoch) + 1;
+  // Epoch parallelism's pass p > 0 (DistTGL's j negative sets) draws its own set.
+  std::uint64_t train_negative_seed(std::int64_t epoch, std::int32_t pass = 0) const {
+    const std::uint64_t seed = opt.seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(epoch) + 1;
+    return pass == 0 ? seed : seed ^ (0xD1B54A32D192ED03ULL * static_cast<std::uint64_t>(pass));
   }
 
   // The one batch loop of training, evaluation and replay (disttgl.md §3.2): events

@@ -12,6 +12,9 @@
 //   DISTTGL_ATTEMPT        changes on every restart of the whole group, so no rank ever
 //                          joins an older attempt (it prefixes every rendezvous key)
 //   DISTTGL_RUN_DIR        where the run's outputs and checkpoints go
+// and one optional variable:
+//   DISTTGL_LOCAL_ADDR     the address this rank's collectives (Gloo) bind; default: the
+//                          address this host's name resolves to (a pod's IP)
 // Thread-safety: pure functions.
 #pragma once
 
@@ -33,6 +36,7 @@ struct LaunchContract {
   std::string memory_daemon;
   std::int64_t attempt = 0;
   std::string run_dir;
+  std::string local_addr;  ///< empty: the host name's address
 
   /// True when more than one process trains (world size > 1).
   bool distributed() const { return world_size > 1; }

@@ -66,6 +66,18 @@ class ProcessGroup {
   /// IoError on timeout.
   void barrier(std::chrono::milliseconds timeout = std::chrono::milliseconds::zero());
 
+  /// Puts `bytes` under `key` in the rendezvous store (rank 0's TCPStore, keys prefixed by
+  /// the job and attempt): the side channel of distributed checkpoints (each memory group's
+  /// node memory to rank 0 at an epoch's end, rank 0's checkpoint to every rank on resume),
+  /// so no rank but 0 needs the run directory. IoError when the store is gone.
+  void put_blob(const std::string& key, const std::vector<std::uint8_t>& bytes);
+  /// Waits for `key` (at most `timeout`; default: the group's) and returns its bytes.
+  /// IoError naming the key on timeout.
+  std::vector<std::uint8_t> get_blob(
+      const std::string& key, std::chrono::milliseconds timeout = std::chrono::milliseconds::zero());
+  /// Removes `key` (no-op when absent).
+  void delete_blob(const std::string& key);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
@@ -73,7 +85,9 @@ class ProcessGroup {
 
 /// DistTGL's gradient step synchronisation: the gradients of `parameters` (those without a
 /// gradient count as zeros, as DDP's find_unused_parameters) averaged over all ranks in one
-/// all-reduce. Returns the bytes all-reduced.
+/// all-reduce. A parameter that no rank used is left without a gradient (as DDP leaves
+/// globally unused parameters), so the optimizer skips it as a single process would.
+/// All parameters must share one dtype and device. Returns the bytes all-reduced.
 std::int64_t average_gradients(ProcessGroup& group, const std::vector<torch::Tensor>& parameters);
 
 }  // namespace disttgl::trainer

@@ -8,9 +8,14 @@
 //    B + j - 1 iterations (pipeline fill and drain);
 //  - memory parallelism (k): group g walks the same sequence shifted by (k-g)/k of the
 //    epoch's iterations, starting from zero memory and resetting it when it wraps to batch 0.
+//    As in DistTGL's train.py (its position counters live outside the epoch loop), a group
+//    does not reset at later epochs' starts: its walk, memory and held batch continue across
+//    the epoch boundary, which is why a distributed checkpoint holds every group's memory.
 // Where DistTGL clamps an out-of-range batch index during fill and drain (retraining batch
 // 0 or B-1), a rank here is idle: it contributes zero gradients to the iteration's
-// all-reduce (docs/layouts.md says why).
+// all-reduce. So is a later pass, in the first epoch, of a batch from before its group's
+// mid-epoch start (DistTGL trains it on zero memory; here its read would race the write of
+// the group's first batch). docs/layouts.md says why.
 // Thread-safety: pure functions.
 #pragma once
 
@@ -33,19 +38,30 @@ struct Iteration {
   /// the later passes (DistTGL reads memory once per mini-batch).
   bool read_memory = false;
   /// Position of b in the group's memory sequence since its last reset (the daemon's
-  /// logical batch number): b minus the batch at which the group (re)started. A batch from
-  /// before a mid-epoch start (a later pass right after the start) reads sequence 0, the
-  /// reset memory, and is never written. -1 when idle.
+  /// logical batch number): b minus the batch at which the group (re)started. -1 when idle.
   std::int64_t memory_sequence = -1;
+  /// A later pass (p > 0) at an epoch's first iteration whose first pass ran at the end of
+  /// the previous epoch: the rank trains on the variants it still holds from there, or,
+  /// right after a resume (nothing held), stays idle. Never set in the first epoch.
+  bool carried = false;
 };
 
 /// Iterations per epoch: B + j - 1 (B >= 1 logical batches).
 std::int64_t iterations_per_epoch(const ParallelLayout& layout, std::int64_t logical_batches);
 
 /// The epoch's iterations (iterations_per_epoch of them, the same count on every rank so the
-/// all-reduces line up) for the rank at `place`.
+/// all-reduces line up) for the rank at `place`. `first_epoch`: the run's first epoch, where
+/// every group starts from zero memory at its offset; later epochs continue each group's
+/// walk (only group 0, whose offset is 0, wraps and resets at their start).
 std::vector<Iteration> epoch_schedule(const ParallelLayout& layout, const RankPlace& place,
-                                      std::int64_t logical_batches);
+                                      std::int64_t logical_batches, bool first_epoch = true);
+
+/// The memory sequence number memory group `group`'s daemon expects next once every rank of
+/// the group has finished the epoch (its next_batch): one past the last batch written after
+/// the group's last reset, 0 when it reset and wrote nothing since, -1 when the epoch
+/// neither resets nor writes (the previous value stands).
+std::int64_t group_next_batch(const ParallelLayout& layout, std::int32_t group,
+                              std::int64_t logical_batches, bool first_epoch);
 
 /// Logical batches of an epoch over `num_events` training events with `batch_size` events
 /// per shard: ceil(num_events / (batch_size * i)).

@@ -18,7 +18,8 @@ cd "$root"
 # pair the project's GPU machines carry.
 TORCH_VERSION=2.11.0
 CUDA_TOOLKIT_VERSION=13.0.2
-PY_EXTRA=("numpy==2.3.5" "scikit-learn==1.7.2")
+# numpy/scikit-learn: the accuracy cross-checks; matplotlib: bench plots (bench/layouts).
+PY_EXTRA=("numpy==2.3.5" "scikit-learn==1.7.2" "matplotlib==3.10.3")
 
 APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git python3-venv
   libboost-dev libcpprest-dev prometheus-cpp-dev libgtest-dev libgmock-dev
@@ -80,6 +81,13 @@ if [ ! -f "$env_dir/.complete" ]; then
   touch "$env_dir/.complete"
 else
   log "torch ${TORCH_VERSION} + CUDA ${CUDA_TOOLKIT_VERSION} present in $env_dir"
+fi
+# Python extras added after an environment was built: installed once, then stamped.
+extras_stamp="$env_dir/.extras-$(printf '%s ' "${PY_EXTRA[@]}" | sha256sum | cut -c1-16)"
+if [ ! -f "$extras_stamp" ]; then
+  log "installing ${PY_EXTRA[*]}"
+  "$env_dir/venv/bin/pip" install -q --disable-pip-version-check "${PY_EXTRA[@]}"
+  touch "$extras_stamp"
 fi
 
 # --- 4. Links from the checkout ---------------------------------------------------------------

@@ -332,9 +332,14 @@ void run_training(TrainArgs& a, bool pretrain) {
         spdlog::warn("stopped; the unfinished run in {} was removed", work_dir);
       }
     } else if (stopped || launch.distributed()) {
-      spdlog::warn("{}; {} keeps its last completed epoch ({} continues it)",
-                   stopped ? "stopped" : "failed", a.output,
-                   launch.distributed() ? "launch --resume" : "--resume");
+      if (fs::exists(fs::path(a.output) / "last.pt")) {
+        spdlog::warn("{}; {} keeps its last completed epoch ({} continues it)",
+                     stopped ? "stopped" : "failed", a.output,
+                     launch.distributed() ? "launch --resume" : "--resume");
+      } else {
+        spdlog::warn("{}; {} has no completed epoch to resume", stopped ? "stopped" : "failed",
+                     a.output);
+      }
     }
     throw;
   }

@@ -168,6 +168,19 @@ TEST(Launch, EpochAndMemoryParallelismReachTheSingleProcessAccuracy) {
   EXPECT_GT(ap1, 0.8);
   EXPECT_NEAR(ap2, ap1, 0.02) << "single " << ap1 << ", i=1,j=2,k=2 " << ap2;
   EXPECT_EQ(metrics_lines(jk).size(), 2u);
+  // Exact evaluation: rank 0's validation of the best epoch and the run's test metrics are
+  // those of a single-process `evaluate` of the same checkpoint.
+  for (const std::string split : {"val", "test"}) {
+    const auto [c, o] = run("evaluate --checkpoint " + (jk / "checkpoint.pt").string() +
+                            " --data " + kCollegeMsg + " --split " + split +
+                            " --threads 1 --device cpu");
+    ASSERT_EQ(c, 0) << o;
+    const auto at = o.find("{\"ap\"");
+    ASSERT_NE(at, std::string::npos) << o;
+    const auto m = nlohmann::json::parse(o.substr(at, o.find('\n', at) - at));
+    EXPECT_NEAR(m["ap"].get<double>(), s2[split]["ap"].get<double>(), 1e-9) << split;
+    EXPECT_NEAR(m["auc"].get<double>(), s2[split]["auc"].get<double>(), 1e-9) << split;
+  }
   fs::remove_all(one);
   fs::remove_all(jk);
 }

@@ -99,6 +99,26 @@ TEST(ProcessGroup, ThreeRanksSumAndAverageGradientsInOneAllReduce) {
   EXPECT_EQ(done.load(), 3);
 }
 
+// Distributed checkpoints move each memory group's node memory through the store: a blob
+// above the store server's 8 MiB value limit arrives whole, in order, and is deleted.
+TEST(ProcessGroup, BlobsLargerThanTheStoresValueLimitRoundTrip) {
+  run_ranks(2, [](ProcessGroup& g) {
+    std::vector<std::uint8_t> big(static_cast<std::size_t>(11) << 20);
+    for (std::size_t n = 0; n < big.size(); ++n) big[n] = static_cast<std::uint8_t>(n * 7 + n / 4099);
+    if (g.rank() == 1) {
+      g.put_blob("epoch-1/memory-group-1", big);
+      g.put_blob("empty", {});
+    } else {
+      EXPECT_EQ(g.get_blob("epoch-1/memory-group-1"), big);
+      EXPECT_TRUE(g.get_blob("empty").empty());
+      g.delete_blob("epoch-1/memory-group-1");
+      g.delete_blob("never-stored");  // no-op
+      EXPECT_THROW(g.get_blob("epoch-1/memory-group-1", std::chrono::milliseconds(300)), IoError);
+    }
+    g.barrier();
+  });
+}
+
 // A rank that stops taking part: the others' all-reduce ends with an IoError naming it
 // within the timeout, not a hang.
 TEST(ProcessGroup, ACollectiveARankSkipsTimesOutWithAClearError) {

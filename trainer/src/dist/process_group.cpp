@@ -131,9 +131,34 @@ void ProcessGroup::barrier(std::chrono::milliseconds timeout) {
   }
 }
 
+namespace {
+
+// The TCPStore's libuv server refuses values over 8 MiB: blobs travel in chunks under
+// "blob/KEY/N" with their count under "blob/KEY".
+constexpr std::size_t kBlobChunkBytes = std::size_t{4} << 20;
+
+std::string chunk_key(const std::string& key, std::size_t n) {
+  return fmt::format("blob/{}/{}", key, n);
+}
+
+std::vector<std::uint8_t> count_bytes(std::size_t n) {
+  const std::string text = std::to_string(n);
+  return {text.begin(), text.end()};
+}
+
+}  // namespace
+
 void ProcessGroup::put_blob(const std::string& key, const std::vector<std::uint8_t>& bytes) {
+  const std::size_t chunks = (bytes.size() + kBlobChunkBytes - 1) / kBlobChunkBytes;
   try {
-    impl_->store->set("blob/" + key, bytes);
+    for (std::size_t n = 0; n < chunks; ++n) {
+      const auto first = bytes.begin() + static_cast<std::ptrdiff_t>(n * kBlobChunkBytes);
+      const auto last =
+          bytes.begin() + static_cast<std::ptrdiff_t>(std::min(bytes.size(), (n + 1) * kBlobChunkBytes));
+      impl_->store->set(chunk_key(key, n), std::vector<std::uint8_t>(first, last));
+    }
+    // The count last: a reader that sees it finds every chunk.
+    impl_->store->set("blob/" + key, count_bytes(chunks));
   } catch (const std::exception& e) {
     impl_->fail(fmt::format("storing '{}' ({} bytes)", key, bytes.size()), e);
   }
@@ -144,7 +169,14 @@ std::vector<std::uint8_t> ProcessGroup::get_blob(const std::string& key,
   if (timeout == std::chrono::milliseconds::zero()) timeout = impl_->options.timeout;
   try {
     impl_->store->wait({"blob/" + key}, timeout);
-    return impl_->store->get("blob/" + key);
+    const std::vector<std::uint8_t> count = impl_->store->get("blob/" + key);
+    const std::size_t chunks = std::stoull(std::string(count.begin(), count.end()));
+    std::vector<std::uint8_t> out;
+    for (std::size_t n = 0; n < chunks; ++n) {
+      const std::vector<std::uint8_t> part = impl_->store->get(chunk_key(key, n));
+      out.insert(out.end(), part.begin(), part.end());
+    }
+    return out;
   } catch (const std::exception& e) {
     impl_->fail(fmt::format("waiting for '{}' in the store", key), e);
   }
@@ -152,7 +184,12 @@ std::vector<std::uint8_t> ProcessGroup::get_blob(const std::string& key,
 
 void ProcessGroup::delete_blob(const std::string& key) {
   try {
-    impl_->store->deleteKey("blob/" + key);
+    const std::string count_key = "blob/" + key;
+    if (!impl_->store->check({count_key})) return;
+    const std::vector<std::uint8_t> count = impl_->store->get(count_key);
+    const std::size_t chunks = std::stoull(std::string(count.begin(), count.end()));
+    impl_->store->deleteKey(count_key);
+    for (std::size_t n = 0; n < chunks; ++n) impl_->store->deleteKey(chunk_key(key, n));
   } catch (const std::exception& e) {
     impl_->fail(fmt::format("deleting '{}' from the store", key), e);
   }

@@ -39,6 +39,11 @@ double Trainer::State::train_epoch_distributed(std::int64_t epoch, StageTimes& t
   const auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(device);
   double loss_sum = 0;
   events = 0;
+  const auto* daemon = dynamic_cast<const DaemonMemoryStore*>(store.get());
+  traffic = {};
+  traffic.iterations = static_cast<std::int64_t>(schedule.size());
+  const std::uint64_t sent0 = daemon ? daemon->bytes_sent() : 0;
+  const std::uint64_t received0 = daemon ? daemon->bytes_received() : 0;
   for (std::size_t t = 0; t < schedule.size(); ++t) {
     throw_if_stop_requested();
     const Iteration& it = schedule[t];
@@ -70,6 +75,7 @@ double Trainer::State::train_epoch_distributed(std::int64_t epoch, StageTimes& t
           const auto t0 = Clock::now();
           for (std::int32_t p = it.pass; p < layout.j; ++p) {
             gather->await_memory(*held[static_cast<std::size_t>(p)]);
+            traffic.memory_rows_read += held[static_cast<std::size_t>(p)]->inputs.memory.size();
           }
           times.memory_read += since(t0);
         }
@@ -96,6 +102,7 @@ double Trainer::State::train_epoch_distributed(std::int64_t epoch, StageTimes& t
         if (it.write_memory) {
           t0 = Clock::now();
           write_back(memory(), *batch, out, place.shard);
+          traffic.memory_rows_written += 2 * (r.end - r.begin);  // src and dst of each event
           times.write_back += since(t0);
         }
         events += r.end - r.begin;
@@ -109,7 +116,7 @@ double Trainer::State::train_epoch_distributed(std::int64_t epoch, StageTimes& t
       }
     }
     auto t0 = Clock::now();
-    average_gradients(*group, params);
+    traffic.allreduce_bytes += average_gradients(*group, params);
     // The mean loss of the logical batches trained in this iteration (one per slot and
     // group), for the log.
     std::vector<torch::Tensor> loss_share{share.reshape({1})};
@@ -123,6 +130,10 @@ double Trainer::State::train_epoch_distributed(std::int64_t epoch, StageTimes& t
     progress.update(static_cast<std::int64_t>(t) + 1, events, l);
   }
   progress.finish();
+  if (daemon) {
+    traffic.memory_bytes_sent = static_cast<std::int64_t>(daemon->bytes_sent() - sent0);
+    traffic.memory_bytes_received = static_cast<std::int64_t>(daemon->bytes_received() - received0);
+  }
   if (group_leader()) group_next = group_next_batch(layout, place.group, batches, epoch == 1);
   seconds = progress.elapsed_seconds();
   return loss_sum / static_cast<double>(schedule.size());

@@ -210,6 +210,20 @@ EvalMetrics Trainer::fit() {
                  {"stage_seconds", times.to_json()},
                  {"seconds", since(t0)},
                  {"best", improved}};
+    if (s.distributed()) {
+      // Rank 0's own traffic (each rank's is alike): the scaling model's inputs.
+      line["traffic"] = {{"rank", 0},
+                         {"iterations", s.traffic.iterations},
+                         {"allreduce_bytes", s.traffic.allreduce_bytes},
+                         {"memory_bytes_sent", s.traffic.memory_bytes_sent},
+                         {"memory_bytes_received", s.traffic.memory_bytes_received},
+                         {"memory_rows_read", s.traffic.memory_rows_read},
+                         {"memory_rows_written", s.traffic.memory_rows_written},
+                         {"memory_row_bytes",
+                          s.store ? 4 * s.store->memory_dim() + 8 +
+                                        s.store->mailbox_size() * (4 * s.store->mail_dim() + 16)
+                                  : 0}};
+    }
     std::ofstream(dir / "metrics.jsonl", std::ios::app) << line.dump() << "\n";
     spdlog::info(
         "epoch {} loss {:.5f} | val AP {:.4f} AUC {:.4f} MRR {} | {:.0f} train "

@@ -87,6 +87,13 @@ struct Trainer::State {
   // logical batch `held_batch` this rank is training; kept across an epoch boundary.
   std::vector<std::optional<GatheredBatch>> held;
   std::int64_t held_batch = -1;
+  // This rank's traffic in the last distributed epoch (metrics.jsonl's "traffic").
+  struct Traffic {
+    // Socket bytes leave out rows that move through the daemon's shared memory; rows count
+    // what the memory group's daemon serves and takes whatever the transport.
+    std::int64_t iterations = 0, allreduce_bytes = 0, memory_bytes_sent = 0,
+                 memory_bytes_received = 0, memory_rows_read = 0, memory_rows_written = 0;
+  } traffic;
 
   bool distributed() const { return group != nullptr; }
   // Rank 0's in-process replica for exact evaluation of a distributed run.
@@ -202,6 +209,13 @@ struct Trainer::State {
     }
     model = TGNNModel(m);
     model->to(device);
+    {
+      std::int64_t count = 0;
+      const auto params = model->parameters();
+      for (const auto& p : params) count += p.numel();
+      // The all-reduce payload of a distributed run: 4 bytes per parameter + 1 flag per tensor.
+      spdlog::info("model: {} parameters in {} tensors", count, params.size());
+    }
     optimizer = std::make_unique<torch::optim::Adam>(model->parameters(),
                                                      torch::optim::AdamOptions(cfg.optim.lr));
     if (lc.distributed()) {

@@ -69,7 +69,8 @@ class ProcessGroup {
   /// Puts `bytes` under `key` in the rendezvous store (rank 0's TCPStore, keys prefixed by
   /// the job and attempt): the side channel of distributed checkpoints (each memory group's
   /// node memory to rank 0 at an epoch's end, rank 0's checkpoint to every rank on resume),
-  /// so no rank but 0 needs the run directory. IoError when the store is gone.
+  /// so no rank but 0 needs the run directory. Any size: sent in 4 MiB chunks (the store's
+  /// server refuses values over 8 MiB). IoError when the store is gone.
   void put_blob(const std::string& key, const std::vector<std::uint8_t>& bytes);
   /// Waits for `key` (at most `timeout`; default: the group's) and returns its bytes.
   /// IoError naming the key on timeout.

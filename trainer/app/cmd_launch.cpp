@@ -105,6 +105,23 @@ void run_launch(const LaunchArgs& a, const std::vector<std::string>& train_args)
     throw ConfigError("--layout: required for a new run");
   }
   const ParallelLayout layout = parse_layout(layout_text, "--layout");
+  // The launcher owns these for every rank: a forwarded copy would point them elsewhere.
+  for (const std::string& arg : train_args) {
+    for (const char* owned : {"--output", "--resume", "--memory-daemon", "--job"}) {
+      const std::string flag(owned);
+      if (arg == flag || arg.rfind(flag + "=", 0) == 0) {
+        throw ConfigError(fmt::format(
+            "{}: set by launch for every rank; give it to launch itself{}", flag,
+            flag == "--memory-daemon" ? " (launch starts one daemon per memory group)" : ""));
+      }
+    }
+  }
+  const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
+  if (cores > 0 && layout.world_size() > 2 * cores) {
+    std::cerr << fmt::format("launch: warning: {} trainer processes on {} CPU cores; each gets a "
+                             "fraction of a core (--threads sets each one's threads)\n",
+                             layout.world_size(), cores);
+  }
   const std::string run_dir = a.resume.empty() ? a.output : a.resume;
   const fs::path daemon = find_daemon(a.daemon_bin);
   char tmpl[] = "/tmp/disttgl-launch-XXXXXX";

@@ -6,7 +6,9 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -128,7 +130,18 @@ void add_common(CLI::App* cmd, TrainArgs& a) {
   cmd->add_option("--lr", a.lr,
                   "override train.lr (a distributed run then uses it as given instead of "
                   "DistTGL's lr x world size)")
-      ->check(CLI::Range(1e-12, 10.0));
+      ->check([](const std::string& v) {
+        // CLI::Range lets NaN through (every comparison with it is false).
+        double x = 0;
+        try {
+          x = std::stod(v);
+        } catch (const std::exception&) {
+          return fmt::format("'{}' is not a number", v);
+        }
+        return std::isfinite(x) && x >= 1e-12 && x <= 10.0
+                   ? std::string()
+                   : fmt::format("{} is not a learning rate in [1e-12, 10]", v);
+      });
   cmd->add_option("--batch-size", a.batch_size, "override train.batch_size")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{100000000}));
   cmd->add_option("--seed", a.seed, "random seed")
@@ -244,6 +257,18 @@ void run_training(TrainArgs& a, bool pretrain) {
     if (!fs::is_regular_file(run_config)) {
       throw ConfigError(
           fmt::format("--resume: {} is not a disttgl run directory (no config.yaml)", a.resume));
+    }
+    // A run of several processes continues only as one: its memory is in k groups' state.
+    const fs::path record = fs::path(a.resume) / "launch.json";
+    if (!launch.distributed() && fs::is_regular_file(record)) {
+      std::ifstream in(record);
+      const auto j = nlohmann::json::parse(in, nullptr, false);
+      if (!j.is_discarded() && j.value("world_size", 1) > 1) {
+        throw ConfigError(fmt::format(
+            "--resume: {} is a distributed run (layout {}); continue it with `disttgl-trainer "
+            "launch --resume {}`",
+            a.resume, j.value("layout", std::string("?")), a.resume));
+      }
     }
   }
   auto config = !a.resume.empty()  ? load_config((fs::path(a.resume) / "config.yaml").string())

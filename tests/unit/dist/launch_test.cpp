@@ -54,10 +54,10 @@ int processes_mentioning(const std::string& text) {
   return n;
 }
 
-std::pair<int, std::string> run(const std::string& args) {
+std::pair<int, std::string> run(const std::string& args, const std::string& env = "") {
   const auto log = temp_dir("log");
-  const std::string cmd = std::string(DISTTGL_TRAINER_BIN) + " " + args + " > " + log.string() +
-                          " 2>&1";
+  const std::string cmd = env + std::string(DISTTGL_TRAINER_BIN) + " " + args + " > " +
+                          log.string() + " 2>&1";
   const int status = std::system(cmd.c_str());
   const std::string out = read_file(log);
   fs::remove(log);
@@ -79,7 +79,10 @@ const std::string kQuick = " --data " + kCollegeMsg +
 
 TEST(Launch, WorldSizeOneCompletes) {
   const auto dir = temp_dir("w1");
-  const auto [code, out] = launch("--layout i=1,j=1,k=1 --output " + dir.string() + kQuick);
+  // The caller's own contract variables (a user's exported test values) must not reach the
+  // ranks: the launcher sets every one of them itself.
+  const auto [code, out] = run("launch --layout i=1,j=1,k=1 --output " + dir.string() + kQuick,
+                               "DISTTGL_RANK=5 DISTTGL_WORLD_SIZE=9 DISTTGL_MASTER_PORT=1 ");
   ASSERT_EQ(code, 0) << out;
   EXPECT_NE(out.find("launch: every rank finished"), std::string::npos) << out;
   EXPECT_TRUE(fs::exists(dir / "summary.json"));
@@ -232,6 +235,28 @@ TEST(Launch, AKilledRankEndsTheLaunchNonZeroWithNoProcessLeft) {
   fs::remove(log);
 }
 
+// A daemon that cannot start ends the launch at once, naming it, not after the trainers'
+// 30 s wait for its socket.
+TEST(Launch, ADaemonThatCannotStartEndsTheLaunchAtOnce) {
+  const auto dir = temp_dir("nodaemon");
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto [code, out] = launch("--layout i=1,j=1,k=2 --memory-daemon-bin /nonexistent/daemon "
+                                  "--output " + dir.string() + kQuick);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+  EXPECT_EQ(code, 127) << out;
+  EXPECT_NE(out.find("failed (exit code 127) while starting; stopped the others"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("] launch: cannot execute /nonexistent/daemon"), std::string::npos) << out;
+  EXPECT_EQ(processes_mentioning(dir.string()), 0);
+  // launch owns each rank's daemon address.
+  const auto [bad, why] = launch("--layout i=1,j=1,k=2 --output " + dir.string() + kQuick +
+                                 " --memory-daemon unix:/tmp/x.sock");
+  EXPECT_EQ(bad, 2) << why;
+  EXPECT_NE(why.find("--memory-daemon: set by launch for every rank"), std::string::npos) << why;
+  fs::remove_all(dir);
+}
+
 // Starts `launch ARGS` in the background; returns its pid (output to `log`).
 pid_t start_launch(const std::string& args, const fs::path& log) {
   const std::string cmd =
@@ -300,6 +325,18 @@ TEST(Launch, ResumeAfterAKilledRankContinuesFromTheLastCheckpointAndFinishes) {
   const auto record = nlohmann::json::parse(read_file(dir / "launch.json"));
   EXPECT_EQ(record["attempt"].get<int>(), 1);
   EXPECT_EQ(record["layout"].get<std::string>(), "i=1,j=2,k=2");
+  // Nothing left to train: the resume re-evaluates the best epoch and rewrites the summary.
+  const auto [again, again_out] = launch("--resume " + dir.string() + train);
+  ASSERT_EQ(again, 0) << again_out;
+  EXPECT_EQ(metrics_lines(dir).size(), 3u);
+  EXPECT_TRUE(fs::exists(dir / "summary.json"));
+  // One process cannot continue it.
+  const auto [single, single_out] = run("train --resume " + dir.string() + train);
+  EXPECT_EQ(single, 2) << single_out;
+  EXPECT_NE(single_out.find("is a distributed run (layout i=1,j=2,k=2); continue it with "
+                            "`disttgl-trainer launch --resume"),
+            std::string::npos)
+      << single_out;
   // Another layout's run refuses to resume it.
   const auto [bad, why] = launch("--resume " + dir.string() + " --layout i=1,j=1,k=2" + train);
   EXPECT_EQ(bad, 2) << why;

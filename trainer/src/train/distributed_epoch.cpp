@@ -201,8 +201,7 @@ std::int64_t Trainer::State::resume_distributed(const std::string& last) {
   return meta.epoch + 1;
 }
 
-Trainer::State& Trainer::State::evaluator() {
-  if (!distributed()) return *this;
+Trainer::State& Trainer::State::replica_state() {
   if (!replica) {
     // The replica's construction seeds torch's generators: keep this rank's streams.
     at::Generator cpu = torch::globalContext().defaultGenerator(torch::kCPU);
@@ -218,7 +217,12 @@ Trainer::State& Trainer::State::evaluator() {
     replica = std::make_unique<Trainer>(ds, c, o);
     cpu.set_state(cpu_state);
   }
-  State& r = *replica->s_;
+  return *replica->s_;
+}
+
+Trainer::State& Trainer::State::evaluator() {
+  if (!distributed()) return *this;
+  State& r = replica_state();
   {
     torch::NoGradGuard no_grad;
     const auto params = model->named_parameters();

@@ -236,7 +236,7 @@ EvalMetrics Trainer::fit() {
 
   // Test continues the best epoch's memory (after its validation pass) through the test
   // events, as TGL does after reloading its best checkpoint.
-  State& ev = s.distributed() ? *s.replica->s_ : s;
+  State& ev = s.distributed() ? s.replica_state() : s;
   detail::load_checkpoint(best.string(), *ev.model, nullptr, ev.memory(), false, s.device);
   const auto test = ev.evaluate(s.ds.split.val_end, s.ds.num_events(), "test");
   if (s.opt.pretrain_static) {
@@ -274,6 +274,8 @@ EvalMetrics Trainer::fit() {
       {"device", describe_device(s.device)},
       {"precision", s.cfg.runtime.precision},
       {"deterministic", s.cfg.runtime.deterministic},
+      {"layout", to_string(s.opt.launch.layout)},
+      {"world_size", s.opt.launch.world_size},
       {"config", yaml_to_json(YAML::Load(s.meta.config_yaml))},
       {"static_memory", s.opt.static_memory_file},
       {"dataset",

@@ -103,6 +103,8 @@ struct Trainer::State {
   // distributed run rank 0's replica, with these weights, after replaying the training
   // events (Trainer::evaluate_checkpoint's "val" protocol).
   State& evaluator();
+  // Rank 0's replica, built on first use (without replaying anything).
+  State& replica_state();
   // Distributed, after each epoch: every rank waits for rank 0's evaluation, then learns
   // whether early stopping ends the run (rank 0's decision). Returns true to stop.
   bool after_epoch_stop();

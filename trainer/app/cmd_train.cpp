@@ -205,6 +205,44 @@ void scale_for_launch(TrainConfig& config, const TrainArgs& a, const LaunchContr
   }
 }
 
+// The run's config from the flags, the same on every rank: a resumed run's own config.yaml
+// (rank 0 refuses --config with --resume; another rank reads it unless given --config),
+// else --config or the built-in TGN defaults, then DistTGL's scaling and the overrides.
+TrainConfig build_config(const TrainArgs& a, const LaunchContract& launch) {
+  auto config = !a.resume.empty() && a.config.empty()
+                    ? load_config((fs::path(a.resume) / "config.yaml").string())
+                : a.config.empty() ? parse_config("model: tgn\n", "built-in tgn defaults")
+                                   : load_config(a.config);
+  scale_for_launch(config, a, launch);
+  if (a.lr > 0) config.optim.lr = a.lr;
+  if (a.epochs > 0) config.optim.epochs = a.epochs;
+  if (!a.device.empty()) config.runtime.device = a.device;
+  if (!a.precision.empty()) config.runtime.precision = a.precision;
+  if (a.deterministic) config.runtime.deterministic = true;
+  if (a.batch_size > 0) config.optim.batch_size = a.batch_size;
+  return config;
+}
+
+// The trainer's run options from the flags, the same on every rank (output_dir is rank 0's).
+RunOptions build_run_options(const TrainArgs& a, const LaunchContract& launch, bool pretrain) {
+  RunOptions opt;
+  opt.data_path = a.data;
+  opt.seed = static_cast<std::uint64_t>(a.seed);
+  opt.threads = a.threads;
+  opt.static_memory_file = a.static_memory;
+  opt.pretrain_static = pretrain;
+  opt.resume = !a.resume.empty();
+  opt.max_train_batches = a.max_train_batches;
+  opt.memory_daemon = a.memory_daemon;
+  opt.memory_timeout_s = a.memory_timeout;
+  opt.pipeline_depth = a.pipeline_depth;
+  opt.job = a.job;
+  opt.memory_shared_memory = !a.no_memory_shm;
+  opt.profile_stages = a.profile_stages;
+  opt.launch = launch;
+  return opt;
+}
+
 void run_training(TrainArgs& a, bool pretrain) {
   if (!a.resume.empty() && (!a.output.empty() || a.overwrite)) {
     throw ConfigError(fmt::format("{}: not allowed with --resume; the run continues in {}",
@@ -217,27 +255,10 @@ void run_training(TrainArgs& a, bool pretrain) {
   if (a.output.empty()) throw ConfigError("--output: required (or --resume RUN_DIR)");
   if (launch.distributed() && launch.rank != 0) {
     // Ranks other than 0 write nothing: rank 0 owns the run directory.
-    // A resumed run's config is its config.yaml (written by rank 0 at the start).
-    auto config = !a.resume.empty() && a.config.empty()
-                      ? load_config((fs::path(a.resume) / "config.yaml").string())
-                  : a.config.empty() ? parse_config("model: tgn\n", "built-in tgn defaults")
-                                     : load_config(a.config);
-    if (a.batch_size > 0) config.optim.batch_size = a.batch_size;
-    if (a.resume.empty() && a.lr > 0) config.optim.lr = a.lr;
-    scale_for_launch(config, a, launch);
-    if (a.epochs > 0) config.optim.epochs = a.epochs;
-    if (!a.device.empty()) config.runtime.device = a.device;
+    const TrainConfig config = build_config(a, launch);
     resolve_device(config.runtime.device, "runtime.device (--device)");
     const Dataset dataset = load_data(a.data, a.general);
-    RunOptions opt;
-    opt.data_path = a.data;
-    opt.seed = static_cast<std::uint64_t>(a.seed);
-    opt.threads = a.threads;
-    opt.max_train_batches = a.max_train_batches;
-    opt.memory_daemon = a.memory_daemon;
-    opt.memory_timeout_s = a.memory_timeout;
-    opt.launch = launch;
-    opt.resume = !a.resume.empty();
+    const RunOptions opt = build_run_options(a, launch, pretrain);
     Trainer trainer(dataset, config, opt);
     install_stop_handlers();
     trainer.fit();
@@ -271,20 +292,11 @@ void run_training(TrainArgs& a, bool pretrain) {
       }
     }
   }
-  auto config = !a.resume.empty()  ? load_config((fs::path(a.resume) / "config.yaml").string())
-                : a.config.empty() ? parse_config("model: tgn\n", "built-in tgn defaults")
-                                   : load_config(a.config);
   if (a.lr > 0 && !a.resume.empty()) {
     throw ConfigError(fmt::format("--lr: not allowed with --resume; the run continues with its own {}",
                                   (fs::path(a.resume) / "config.yaml").string()));
   }
-  scale_for_launch(config, a, launch);
-  if (a.lr > 0) config.optim.lr = a.lr;
-  if (a.epochs > 0) config.optim.epochs = a.epochs;
-  if (!a.device.empty()) config.runtime.device = a.device;
-  if (!a.precision.empty()) config.runtime.precision = a.precision;
-  if (a.deterministic) config.runtime.deterministic = true;
-  if (a.batch_size > 0) config.optim.batch_size = a.batch_size;
+  const TrainConfig config = build_config(a, launch);
   if (pretrain && config.model.kind != ModelKind::kTgn) {
     throw ConfigError(config.source +
                       ": model: pretrain-static needs tgn (the static table "
@@ -322,22 +334,8 @@ void run_training(TrainArgs& a, bool pretrain) {
   a.output = out.string();
   const std::string work_dir = fresh ? fmt::format("{}.tmp-{}", a.output, ::getpid()) : a.output;
   if (fresh) warn_about_abandoned_runs(out);
-  RunOptions opt;
+  RunOptions opt = build_run_options(a, launch, pretrain);
   opt.output_dir = work_dir;
-  opt.data_path = a.data;
-  opt.seed = static_cast<std::uint64_t>(a.seed);
-  opt.threads = a.threads;
-  opt.static_memory_file = a.static_memory;
-  opt.pretrain_static = pretrain;
-  opt.resume = !a.resume.empty();
-  opt.max_train_batches = a.max_train_batches;
-  opt.memory_daemon = a.memory_daemon;
-  opt.memory_timeout_s = a.memory_timeout;
-  opt.pipeline_depth = a.pipeline_depth;
-  opt.job = a.job;
-  opt.memory_shared_memory = !a.no_memory_shm;
-  opt.profile_stages = a.profile_stages;
-  opt.launch = launch;
   Trainer trainer(dataset, config, opt);
   // From here a Ctrl-C or SIGTERM stops at the next batch boundary and unwinds below.
   install_stop_handlers();

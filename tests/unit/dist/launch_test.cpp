@@ -92,8 +92,21 @@ TEST(Launch, WorldSizeOneCompletes) {
 
 TEST(Launch, MemoryParallelismTwoGroupsTrainsAndRankZeroWritesTheRun) {
   const auto dir = temp_dir("k2");
-  const auto [code, out] = launch("--layout i=1,j=1,k=2 --output " + dir.string() + kQuick);
+  const auto [code, out] =
+      launch("--layout i=1,j=1,k=2 --output " + dir.string() + kQuick + " --deterministic");
   ASSERT_EQ(code, 0) << out;
+  // Every rank builds its config and run options from the same flags as rank 0.
+  for (const char* rank : {"[rank 0] ", "[rank 1] "}) {
+    const std::string prefix = std::string(rank) + "[";
+    bool deterministic = false;
+    for (auto at = out.find(prefix); at != std::string::npos; at = out.find(prefix, at + 1)) {
+      const auto end = out.find('\n', at);
+      if (out.substr(at, end - at).find("| deterministic kernels") != std::string::npos) {
+        deterministic = true;
+      }
+    }
+    EXPECT_TRUE(deterministic) << rank << "\n" << out;
+  }
   for (const char* label : {"[rank 0] ", "[rank 1] ", "[daemon 0] ", "[daemon 1] "}) {
     EXPECT_NE(out.find(label), std::string::npos) << label << "\n" << out;
   }

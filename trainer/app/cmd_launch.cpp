@@ -105,15 +105,13 @@ void run_launch(const LaunchArgs& a, const std::vector<std::string>& train_args)
     throw ConfigError("--layout: required for a new run");
   }
   const ParallelLayout layout = parse_layout(layout_text, "--layout");
-  // The launcher owns these for every rank: a forwarded copy would point them elsewhere.
+  // launch's own --output/--resume/--job never reach here (CLI11 parses them); the daemon
+  // address is the one train option launch sets per rank that could be forwarded.
   for (const std::string& arg : train_args) {
-    for (const char* owned : {"--output", "--resume", "--memory-daemon", "--job"}) {
-      const std::string flag(owned);
-      if (arg == flag || arg.rfind(flag + "=", 0) == 0) {
-        throw ConfigError(fmt::format(
-            "{}: set by launch for every rank; give it to launch itself{}", flag,
-            flag == "--memory-daemon" ? " (launch starts one daemon per memory group)" : ""));
-      }
+    if (arg == "--memory-daemon" || arg.rfind("--memory-daemon=", 0) == 0) {
+      throw ConfigError(
+          "--memory-daemon: set by launch for every rank (launch starts one daemon per memory "
+          "group)");
     }
   }
   const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);

@@ -183,12 +183,8 @@ std::int64_t Trainer::State::resume_distributed(const std::string& last) {
     group->put_blob("resume/last.pt", bytes);
   } else {
     bytes = group->get_blob("resume/last.pt");
-    const auto m = detail::read_checkpoint_meta(label, &bytes);
     detail::load_checkpoint(label, *model, optimizer.get(), nullptr, false, device, &bytes);
-    meta.epoch = m.epoch;
-    meta.best_epoch = m.best_epoch;
-    meta.best_metric = m.best_metric;
-    meta.stale_epochs = m.stale_epochs;
+    continue_counters(detail::read_checkpoint_meta(label, &bytes));
   }
   if (group_leader()) {
     detail::memory_from_bytes(

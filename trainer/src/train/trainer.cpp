@@ -142,10 +142,7 @@ EvalMetrics Trainer::fit() {
     }
     detail::check_static_memory(meta, s.meta, last.string(), s.opt.static_memory_file);
     detail::load_checkpoint(last.string(), *s.model, s.optimizer.get(), nullptr, true, s.device);
-    s.meta.epoch = meta.epoch;
-    s.meta.best_epoch = meta.best_epoch;
-    s.meta.best_metric = meta.best_metric;
-    s.meta.stale_epochs = meta.stale_epochs;
+    s.continue_counters(meta);
     first_epoch = meta.epoch + 1;
     // Distributed: every rank continues from these weights, each group from its memory.
     if (s.distributed()) s.resume_distributed(last.string());

@@ -130,6 +130,14 @@ struct Trainer::State {
 
   MemoryStore* memory() { return store.get(); }
 
+  // A resumed run continues the checkpoint's epoch and early-stopping counters.
+  void continue_counters(const detail::CheckpointMeta& saved) {
+    meta.epoch = saved.epoch;
+    meta.best_epoch = saved.best_epoch;
+    meta.best_metric = saved.best_metric;
+    meta.stale_epochs = saved.stale_epochs;
+  }
+
   void build() {
     ModelConfig& m = cfg.model;
     m.edge_feature_dim = ds.edge_feature_dim;

@@ -1,0 +1,49 @@
+// The /metrics endpoint of a disttgl process: prometheus-cpp's pull exposer (an embedded
+// HTTP server) serving one registry. Every process (trainer, memory daemon, launcher) makes
+// one MetricsServer from its --metrics-address/--metrics-port/--metrics-linger options.
+// A short job keeps its final values scrapable for --metrics-linger seconds before it exits.
+// Thread-safety: metrics are updated from any thread (prometheus-cpp's metrics are atomic);
+// the server itself is built and destroyed on one thread.
+#pragma once
+
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+
+namespace disttgl::metrics {
+
+/// Default port of every disttgl process's /metrics (0 on the command line disables it).
+/// 9464 is unassigned in Prometheus's default port allocations list.
+inline constexpr int kDefaultPort = 9464;
+
+struct MetricsOptions {
+  std::string address = "0.0.0.0";  ///< all interfaces (a pod's IP); 127.0.0.1 for local only
+  int port = 0;                      ///< 0: no server; negative: any free port (tests)
+  double linger_seconds = 0.0;       ///< keep serving this long after the work ends (seconds)
+};
+
+class MetricsServer {
+ public:
+  /// Serves `registry` at http://ADDRESS:PORT/metrics from now on (port 0 in the options:
+  /// nothing is served and port() is 0). Throws ConfigError for an address or port that
+  /// cannot be used ("--metrics-port: 9464 on 0.0.0.0 is in use or not allowed").
+  MetricsServer(const MetricsOptions& options, std::shared_ptr<prometheus::Registry> registry);
+  ~MetricsServer();
+  MetricsServer(const MetricsServer&) = delete;
+  MetricsServer& operator=(const MetricsServer&) = delete;
+
+  /// The bound TCP port (the chosen one when the options asked for an ephemeral port by
+  /// giving a negative port), 0 when disabled.
+  int port() const;
+
+  /// Sleeps options.linger_seconds (interrupted early by SIGINT/SIGTERM) so that a
+  /// Prometheus scrape can read the final values of a job that is about to exit.
+  void linger() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace disttgl::metrics

@@ -1,0 +1,113 @@
+// The /metrics endpoint: served over real HTTP on loopback, accepted by `promtool check
+// metrics` (Prometheus's own linter), refused clearly when the port is taken.
+#include "disttgl/metrics/server.hpp"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "disttgl/common/error.hpp"
+
+namespace disttgl::metrics {
+namespace {
+
+// GET http://127.0.0.1:PORT/metrics with a plain socket; returns the body.
+std::string scrape(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return "";
+  }
+  const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  (void)!::write(fd, request.data(), request.size());
+  std::string response;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) {
+    response.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  const auto body = response.find("\r\n\r\n");
+  return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
+// `promtool check metrics` on `text`: its exit code and output.
+std::pair<int, std::string> promtool(const std::string& text) {
+  const std::string file = "/tmp/disttgl_metrics_" + std::to_string(::getpid()) + ".txt";
+  std::ofstream(file) << text;
+  FILE* p = ::popen(("promtool check metrics < " + file + " 2>&1").c_str(), "r");
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  const int status = ::pclose(p);
+  std::remove(file.c_str());
+  return {WEXITSTATUS(status), out};
+}
+
+TEST(MetricsServer, ServesTheRegistryOverHttpAndPromtoolAcceptsIt) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto& events = prometheus::BuildCounter()
+                     .Name("disttgl_events_trained_total")
+                     .Help("Positive events trained.")
+                     .Register(*registry)
+                     .Add({{"role", "trainer"}, {"rank", "0"}});
+  auto& stage = prometheus::BuildHistogram()
+                    .Name("disttgl_iteration_stage_seconds")
+                    .Help("Time per training iteration by stage.")
+                    .Register(*registry)
+                    .Add({{"stage", "forward"}},
+                         prometheus::Histogram::BucketBoundaries{0.001, 0.01, 0.1, 1});
+  MetricsOptions o;
+  o.address = "127.0.0.1";
+  o.port = -1;  // any free port
+  MetricsServer server(o, registry);
+  ASSERT_GT(server.port(), 0);
+  events.Increment(600);
+  stage.Observe(0.02);
+  const std::string text = scrape(server.port());
+  EXPECT_NE(text.find("disttgl_events_trained_total{rank=\"0\",role=\"trainer\"} 600"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("disttgl_iteration_stage_seconds_bucket{stage=\"forward\",le=\"0.1\"} 1"),
+            std::string::npos)
+      << text;
+  const auto [code, lint] = promtool(text);
+  EXPECT_EQ(code, 0) << lint;
+  EXPECT_EQ(lint, "") << lint;  // no errors and no lint warnings
+}
+
+TEST(MetricsServer, PortZeroServesNothingAndATakenPortIsAClearError) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  MetricsServer off(MetricsOptions{}, registry);
+  EXPECT_EQ(off.port(), 0);
+  MetricsOptions o;
+  o.address = "127.0.0.1";
+  o.port = -1;
+  MetricsServer first(o, registry);
+  o.port = first.port();
+  try {
+    MetricsServer second(o, registry);
+    FAIL() << "a second server on port " << o.port << " started";
+  } catch (const ConfigError& e) {
+    const std::string expected =
+        "--metrics-port: " + std::to_string(o.port) + " on 127.0.0.1 is in use or not allowed";
+    EXPECT_EQ(std::string(e.what()).rfind(expected, 0), 0u) << e.what();
+  }
+  o.address = "::1:x";
+  EXPECT_THROW(MetricsServer(o, registry), ConfigError);
+}
+
+}  // namespace
+}  // namespace disttgl::metrics

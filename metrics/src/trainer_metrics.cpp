@@ -1,0 +1,103 @@
+#include "disttgl/metrics/trainer_metrics.hpp"
+
+#include <cmath>
+
+namespace disttgl::metrics {
+namespace {
+
+prometheus::Labels constant_labels(const ProcessLabels& l) {
+  return {{"job", l.job},
+          {"role", l.role},
+          {"rank", std::to_string(l.rank)},
+          {"memory_group", std::to_string(l.memory_group)},
+          {"layout", l.layout}};
+}
+
+// Iteration stages span 10 us (a cached gather) to tens of seconds (a daemon waiting out
+// another rank): exponential buckets, factor 4.
+prometheus::Histogram::BucketBoundaries stage_buckets() {
+  prometheus::Histogram::BucketBoundaries b;
+  for (double v = 1e-5; v < 100; v *= 4) b.push_back(v);
+  return b;
+}
+
+}  // namespace
+
+const char* stage_name(Stage stage) {
+  static constexpr std::array<const char*, kStageCount> kNames = {
+      "sample", "gather", "wait", "memory_read", "forward", "backward", "allreduce",
+      "optimizer", "memory_write"};
+  return kNames[static_cast<std::size_t>(stage)];
+}
+
+TrainerMetrics::TrainerMetrics(prometheus::Registry& registry, const ProcessLabels& labels,
+                               const std::string& version, const std::string& torch_version,
+                               const std::string& device) {
+  const prometheus::Labels c = constant_labels(labels);
+  const auto counter = [&](const char* name, const char* help) {
+    return &prometheus::BuildCounter().Name(name).Help(help).Labels(c).Register(registry).Add({});
+  };
+  const auto gauge = [&](const char* name, const char* help) {
+    return &prometheus::BuildGauge().Name(name).Help(help).Labels(c).Register(registry).Add({});
+  };
+  events_ = counter("disttgl_events_trained_total", "Positive events trained (each pass counts).");
+  iterations_ = counter("disttgl_iterations_total", "Training iterations (optimizer steps).");
+  auto& stages = prometheus::BuildHistogram()
+                     .Name("disttgl_iteration_stage_seconds")
+                     .Help("Time of each stage of a training iteration.")
+                     .Labels(c)
+                     .Register(registry);
+  for (int s = 0; s < kStageCount; ++s) {
+    stages_[static_cast<std::size_t>(s)] =
+        &stages.Add({{"stage", stage_name(static_cast<Stage>(s))}}, stage_buckets());
+  }
+  epoch_ = gauge("disttgl_epoch", "Current training epoch (1-based).");
+  loss_ = gauge("disttgl_loss", "Mean training loss of the last iteration.");
+  val_ap_ = gauge("disttgl_validation_ap", "Validation average precision of the last epoch.");
+  val_mrr_ = gauge("disttgl_validation_mrr", "Validation mean reciprocal rank of the last epoch.");
+  auto& traffic = prometheus::BuildCounter()
+                      .Name("disttgl_memory_traffic_bytes_total")
+                      .Help("Bytes between this trainer and its memory daemon, by direction.")
+                      .Labels(c)
+                      .Register(registry);
+  memory_sent_ = &traffic.Add({{"direction", "to_daemon"}});
+  memory_received_ = &traffic.Add({{"direction", "from_daemon"}});
+  allreduce_ = counter("disttgl_allreduce_bytes_total", "Bytes all-reduced (gradients).");
+  queue_depth_ = gauge("disttgl_pipeline_queue_depth", "Prefetched batches waiting.");
+  prometheus::Labels info = c;
+  info["version"] = version;
+  info["torch_version"] = torch_version;
+  info["device"] = device;
+  prometheus::BuildGauge()
+      .Name("disttgl_build_info")
+      .Help("Build and runtime of this process (always 1).")
+      .Register(registry)
+      .Add(info)
+      .Set(1);
+}
+
+void TrainerMetrics::add_events(std::int64_t events) {
+  events_->Increment(static_cast<double>(events));
+}
+void TrainerMetrics::add_iteration() { iterations_->Increment(); }
+void TrainerMetrics::observe(Stage stage, double seconds) {
+  stages_[static_cast<std::size_t>(stage)]->Observe(seconds);
+}
+void TrainerMetrics::set_epoch(std::int64_t epoch) { epoch_->Set(static_cast<double>(epoch)); }
+void TrainerMetrics::set_loss(double loss) { loss_->Set(loss); }
+void TrainerMetrics::set_validation(double ap, double mrr) {
+  val_ap_->Set(ap);
+  if (!std::isnan(mrr)) val_mrr_->Set(mrr);
+}
+void TrainerMetrics::add_memory_traffic(std::int64_t sent_bytes, std::int64_t received_bytes) {
+  memory_sent_->Increment(static_cast<double>(sent_bytes));
+  memory_received_->Increment(static_cast<double>(received_bytes));
+}
+void TrainerMetrics::add_allreduce_bytes(std::int64_t bytes) {
+  allreduce_->Increment(static_cast<double>(bytes));
+}
+void TrainerMetrics::set_queue_depth(std::int64_t batches) {
+  queue_depth_->Set(static_cast<double>(batches));
+}
+
+}  // namespace disttgl::metrics

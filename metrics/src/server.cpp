@@ -1,57 +1,134 @@
 #include "disttgl/metrics/server.hpp"
 
 #include <fmt/format.h>
-#include <prometheus/exposer.h>
+#include <prometheus/text_serializer.h>
 
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <chrono>
 #include <thread>
 
 #include "disttgl/common/error.hpp"
 #include "disttgl/common/interrupt.hpp"
 
+// Why not prometheus-cpp's own pull exposer: it runs on civetweb, whose Debian build fixes its
+// threads' stack size at compile time; in a process with LibTorch's large static TLS that
+// stack is too small and pthread_create fails ("Cannot create threads"). The registry, the
+// metric types and the text serializer stay prometheus-cpp's; only the HTTP endpoint is
+// Boost.Beast's, on one I/O thread.
+
 namespace disttgl::metrics {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// One scrape: read a request, answer it, close (Prometheus opens a connection per scrape
+// or keeps one alive; both work with Connection: close).
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, std::shared_ptr<prometheus::Registry> registry)
+      : socket_(std::move(socket)), registry_(std::move(registry)) {}
+
+  void start() {
+    http::async_read(socket_, buffer_, request_,
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                       if (!ec) self->answer();
+                     });
+  }
+
+ private:
+  void answer() {
+    response_.version(request_.version());
+    response_.keep_alive(false);
+    if (request_.method() != http::verb::get || request_.target() != "/metrics") {
+      response_.result(http::status::not_found);
+      response_.set(http::field::content_type, "text/plain");
+      response_.body() = "only GET /metrics is served\n";
+    } else {
+      response_.result(http::status::ok);
+      response_.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+      response_.body() = prometheus::TextSerializer().Serialize(registry_->Collect());
+    }
+    response_.prepare_payload();
+    http::async_write(socket_, response_,
+                      [self = shared_from_this()](beast::error_code, std::size_t) {
+                        beast::error_code ignored;
+                        self->socket_.shutdown(tcp::socket::shutdown_send, ignored);
+                      });
+  }
+
+  tcp::socket socket_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  beast::flat_buffer buffer_;
+  http::request<http::string_body> request_;
+  http::response<http::string_body> response_;
+};
+
+}  // namespace
 
 struct MetricsServer::Impl {
   MetricsOptions options;
-  std::unique_ptr<prometheus::Exposer> exposer;
+  std::shared_ptr<prometheus::Registry> registry;
+  asio::io_context io;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::thread thread;
   int port = 0;
+
+  void accept() {
+    acceptor->async_accept([this](beast::error_code ec, tcp::socket socket) {
+      if (ec) return;  // closed at shutdown
+      std::make_shared<Session>(std::move(socket), registry)->start();
+      accept();
+    });
+  }
 };
 
 MetricsServer::MetricsServer(const MetricsOptions& options,
                              std::shared_ptr<prometheus::Registry> registry)
     : impl_(std::make_unique<Impl>()) {
   impl_->options = options;
+  impl_->registry = std::move(registry);
   if (options.port == 0) return;
   if (options.port > 65535) {
     throw ConfigError(fmt::format("--metrics-port: {} is not a TCP port (0 disables)", options.port));
   }
-  if (options.address.empty() || options.address.find(':') != std::string::npos) {
-    throw ConfigError(fmt::format("--metrics-address: '{}' is not an IPv4 address or host name",
-                                  options.address));
-  }
   const int port = options.port < 0 ? 0 : options.port;
-  try {
-    impl_->exposer =
-        std::make_unique<prometheus::Exposer>(fmt::format("{}:{}", options.address, port));
-  } catch (const std::exception& e) {
-    // civetweb reports only "Possible problem binding to port".
-    throw ConfigError(fmt::format("--metrics-port: {} on {} is in use or not allowed ({})", port,
-                                  options.address, e.what()));
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(options.address, ec);
+  if (ec) {
+    throw ConfigError(fmt::format("--metrics-address: '{}' is not an IP address ({})",
+                                  options.address, ec.message()));
   }
-  impl_->exposer->RegisterCollectable(registry);
-  const auto ports = impl_->exposer->GetListeningPorts();
-  impl_->port = ports.empty() ? port : ports.front();
+  try {
+    impl_->acceptor = std::make_unique<tcp::acceptor>(
+        impl_->io, tcp::endpoint(address, static_cast<unsigned short>(port)));
+  } catch (const boost::system::system_error& e) {
+    throw ConfigError(fmt::format("--metrics-port: {} on {} is in use or not allowed ({})", port,
+                                  options.address, e.code().message()));
+  }
+  impl_->port = impl_->acceptor->local_endpoint().port();
+  impl_->accept();
+  impl_->thread = std::thread([this] { impl_->io.run(); });
 }
 
-MetricsServer::~MetricsServer() = default;
+MetricsServer::~MetricsServer() {
+  if (impl_->thread.joinable()) {
+    impl_->io.stop();
+    impl_->thread.join();
+  }
+}
 
 int MetricsServer::port() const { return impl_->port; }
 
 void MetricsServer::linger() const {
-  if (!impl_->exposer || impl_->options.linger_seconds <= 0) return;
+  if (!impl_->acceptor || impl_->options.linger_seconds <= 0) return;
   const auto until = std::chrono::steady_clock::now() +
                      std::chrono::duration<double>(impl_->options.linger_seconds);
-  // Polls the stop flag a few times a second: a linger ends early on SIGINT/SIGTERM.
+  // Checks the stop flag a few times a second: a linger ends early on SIGINT/SIGTERM.
   while (std::chrono::steady_clock::now() < until && stop_signal() == 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }

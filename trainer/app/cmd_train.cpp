@@ -12,10 +12,13 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <torch/headeronly/version.h>
 
 #include "commands.hpp"
 #include "disttgl/common/error.hpp"
 #include "disttgl/common/interrupt.hpp"
+#include "disttgl/metrics/server.hpp"
+#include "disttgl/metrics/trainer_metrics.hpp"
 #include "disttgl/trainer/data/import.hpp"
 #include "disttgl/trainer/data/prepared.hpp"
 #include "disttgl/trainer/train/config.hpp"
@@ -67,7 +70,47 @@ struct TrainArgs {
   std::string precision;  // empty: the config's runtime.precision (default fp32)
   bool deterministic = false;
   bool profile_stages = false;
+  int metrics_port = -1;  // -1: the default port, quietly off when it is taken
+  std::string metrics_address = "0.0.0.0";
+  double metrics_linger = 0.0;
 };
+
+// The run's Prometheus endpoint: registry, the trainer's families and the HTTP server.
+struct RunMetrics {
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<metrics::TrainerMetrics> trainer;
+  std::unique_ptr<metrics::MetricsServer> server;
+};
+
+// Starts /metrics for this rank (docs/observability.md). The default port being taken (a
+// second trainer on this machine) only warns; a port the user gave must work.
+std::unique_ptr<RunMetrics> start_metrics(const TrainArgs& a, const LaunchContract& launch,
+                                          const std::string& device) {
+  if (a.metrics_port == 0) return nullptr;
+  auto m = std::make_unique<RunMetrics>();
+  metrics::ProcessLabels labels;
+  labels.job = launch.distributed() ? launch.job : a.job;
+  labels.rank = launch.rank;
+  labels.memory_group = launch.place().group;
+  labels.layout = to_string(launch.layout);
+  m->trainer = std::make_unique<metrics::TrainerMetrics>(
+      *m->registry, labels, DISTTGL_VERSION,
+      fmt::format("{}.{}.{}", TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR, TORCH_VERSION_PATCH),
+      device);
+  metrics::MetricsOptions o;
+  o.address = a.metrics_address;
+  o.port = a.metrics_port < 0 ? metrics::kDefaultPort : a.metrics_port;
+  o.linger_seconds = a.metrics_linger;
+  try {
+    m->server = std::make_unique<metrics::MetricsServer>(o, m->registry);
+  } catch (const ConfigError& e) {
+    if (a.metrics_port >= 0) throw;
+    spdlog::warn("/metrics is off: {} (give --metrics-port)", e.what());
+    return m;
+  }
+  spdlog::info("metrics at http://{}:{}/metrics", o.address, m->server->port());
+  return m;
+}
 
 constexpr const char* kDeviceHelp =
     "compute device: cpu, cuda (the first visible GPU), cuda:N, or auto (a GPU when one is "
@@ -177,6 +220,19 @@ void add_common(CLI::App* cmd, TrainArgs& a) {
   cmd->add_flag("--deterministic", a.deterministic,
                 "deterministic kernels only (bit-reproducible runs on one GPU, some speed cost; "
                 "the CPU path is deterministic anyway)");
+  cmd->add_option("--metrics-port", a.metrics_port,
+                  fmt::format("serve Prometheus metrics at /metrics on this port (0: off; default "
+                              "{}, quietly off when another process has it)",
+                              metrics::kDefaultPort))
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--metrics-address", a.metrics_address,
+                  "address /metrics listens on (default all interfaces, as a pod needs; "
+                  "127.0.0.1 for this machine only)")
+      ->capture_default_str();
+  cmd->add_option("--metrics-linger", a.metrics_linger,
+                  "seconds to keep serving /metrics after training ends, so a short job's final "
+                  "values are scraped (default 0)")
+      ->check(CLI::Range(0.0, 86400.0));
   cmd->add_flag("--profile-stages", a.profile_stages,
                 "synchronise the GPU at stage boundaries so metrics.jsonl's stage_seconds "
                 "attribute GPU time to each stage and report host_to_device apart (slower)");
@@ -258,10 +314,13 @@ void run_training(TrainArgs& a, bool pretrain) {
     const TrainConfig config = build_config(a, launch);
     resolve_device(config.runtime.device, "runtime.device (--device)");
     const Dataset dataset = load_data(a.data, a.general);
-    const RunOptions opt = build_run_options(a, launch, pretrain);
+    RunOptions opt = build_run_options(a, launch, pretrain);
+    const auto run_metrics = start_metrics(a, launch, config.runtime.device);
+    opt.metrics = run_metrics ? run_metrics->trainer.get() : nullptr;
     Trainer trainer(dataset, config, opt);
     install_stop_handlers();
     trainer.fit();
+    if (run_metrics && run_metrics->server) run_metrics->server->linger();
     std::cout << fmt::format("rank {} of {}: done\n", launch.rank, launch.world_size);
     return;
   }
@@ -336,6 +395,8 @@ void run_training(TrainArgs& a, bool pretrain) {
   if (fresh) warn_about_abandoned_runs(out);
   RunOptions opt = build_run_options(a, launch, pretrain);
   opt.output_dir = work_dir;
+  const auto run_metrics = start_metrics(a, launch, config.runtime.device);
+  opt.metrics = run_metrics ? run_metrics->trainer.get() : nullptr;
   Trainer trainer(dataset, config, opt);
   // From here a Ctrl-C or SIGTERM stops at the next batch boundary and unwinds below.
   install_stop_handlers();
@@ -371,7 +432,9 @@ void run_training(TrainArgs& a, bool pretrain) {
     fs::rename(work_dir, a.output);
   }
   std::cout << fmt::format("test AP {:.4f}  AUC {:.4f}  MRR {:.4f}  -> {}\n", test.ap, test.auc,
-                           test.mrr, a.output);
+                           test.mrr, a.output)
+            << std::flush;
+  if (run_metrics && run_metrics->server) run_metrics->server->linger();
 }
 
 }  // namespace

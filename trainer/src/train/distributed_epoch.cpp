@@ -67,17 +67,17 @@ double Trainer::State::train_epoch_distributed(std::int64_t epoch, StageTimes& t
             auto t0 = Clock::now();
             auto sampled = sample->run(r.begin, r.end, cfg.optim.train_negatives,
                                        train_negative_seed(epoch, p));
-            times.sample += since(t0);
+            times.add(metrics::Stage::kSample, since(t0));
             t0 = Clock::now();
             held[static_cast<std::size_t>(p)] = gather->run(std::move(sampled), it.memory_sequence);
-            times.gather += since(t0);
+            times.add(metrics::Stage::kGather, since(t0));
           }
           const auto t0 = Clock::now();
           for (std::int32_t p = it.pass; p < layout.j; ++p) {
             gather->await_memory(*held[static_cast<std::size_t>(p)]);
             traffic.memory_rows_read += held[static_cast<std::size_t>(p)]->inputs.memory.size();
           }
-          times.memory_read += since(t0);
+          times.add(metrics::Stage::kMemoryRead, since(t0));
         }
       }
       std::optional<GatheredBatch> batch;
@@ -89,23 +89,24 @@ double Trainer::State::train_epoch_distributed(std::int64_t epoch, StageTimes& t
         auto t0 = Clock::now();
         torch::Tensor loss;
         const ModelOutputs out = forward(*batch, &loss);
-        times.forward += since(t0);
+        times.add(metrics::Stage::kForward, since(t0));
         t0 = Clock::now();
         // The all-reduce averages over all W ranks; scaling by i * n_s / N_b makes the i
         // shards' average the logical batch's gradient.
         const double weight = static_cast<double>(layout.i * (r.end - r.begin)) /
                               static_cast<double>(batch_events);
         (loss * weight).backward();
-        times.backward += since(t0);
+        times.add(metrics::Stage::kBackward, since(t0));
         share = loss.detach().to(torch::kFloat64) *
                 (static_cast<double>(r.end - r.begin) / static_cast<double>(batch_events));
         if (it.write_memory) {
           t0 = Clock::now();
           write_back(memory(), *batch, out, place.shard);
           traffic.memory_rows_written += 2 * (r.end - r.begin);  // src and dst of each event
-          times.write_back += since(t0);
+          times.add(metrics::Stage::kMemoryWrite, since(t0));
         }
         events += r.end - r.begin;
+        if (opt.metrics != nullptr) opt.metrics->add_events(r.end - r.begin);
       } else if (it.write_memory) {
         store->write(it.memory_sequence, place.shard, torch::empty({0}, torch::kLong),
                      no_rows(*store));
@@ -116,16 +117,22 @@ double Trainer::State::train_epoch_distributed(std::int64_t epoch, StageTimes& t
       }
     }
     auto t0 = Clock::now();
-    traffic.allreduce_bytes += average_gradients(*group, params);
+    const std::int64_t reduced = average_gradients(*group, params);
+    traffic.allreduce_bytes += reduced;
+    if (opt.metrics != nullptr) opt.metrics->add_allreduce_bytes(reduced);
     // The mean loss of the logical batches trained in this iteration (one per slot and
     // group), for the log.
     std::vector<torch::Tensor> loss_share{share.reshape({1})};
     group->all_reduce_sum(loss_share);
-    times.optimizer += since(t0);
+    times.add(metrics::Stage::kAllreduce, since(t0));
     t0 = Clock::now();
     optimizer->step();
-    times.optimizer += since(t0);
+    times.add(metrics::Stage::kOptimizer, since(t0));
     const double l = loss_share[0].item<double>() / static_cast<double>(layout.j * layout.k);
+    if (opt.metrics != nullptr) {
+      opt.metrics->add_iteration();
+      opt.metrics->set_loss(l);
+    }
     loss_sum += l;
     progress.update(static_cast<std::int64_t>(t) + 1, events, l);
   }

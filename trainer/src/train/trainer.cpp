@@ -120,6 +120,8 @@ EvalMetrics Trainer::fit() {
     for (std::int64_t epoch = first_epoch; epoch <= s.cfg.optim.epochs; ++epoch) {
       if (s.cfg.optim.patience > 0 && s.meta.stale_epochs >= s.cfg.optim.patience) break;
       StageTimes times;
+      times.sink = s.opt.metrics;
+      if (s.opt.metrics != nullptr) s.opt.metrics->set_epoch(epoch);
       double seconds = 0;
       std::int64_t events = 0;
       s.train_epoch(epoch, times, seconds, events);
@@ -173,6 +175,8 @@ EvalMetrics Trainer::fit() {
     if (s.cfg.optim.patience > 0 && s.meta.stale_epochs >= s.cfg.optim.patience) break;
     const auto t0 = Clock::now();
     StageTimes times;
+    times.sink = s.opt.metrics;
+    if (s.opt.metrics != nullptr) s.opt.metrics->set_epoch(epoch);
     double train_seconds = 0;
     std::int64_t events = 0;
     const double loss = s.train_epoch(epoch, times, train_seconds, events);
@@ -185,6 +189,7 @@ EvalMetrics Trainer::fit() {
     const auto val =
         ev.evaluate(s.ds.split.train_end, s.ds.split.val_end,
                     fmt::format("epoch {} validation", epoch), s.cfg.eval.validation_mrr);
+    if (s.opt.metrics != nullptr) s.opt.metrics->set_validation(val.ap, val.mrr);
     const double metric = s.cfg.optim.select_metric == "mrr" ? val.mrr : val.ap;
     const bool improved = metric > s.meta.best_metric;
     s.meta.epoch = epoch;

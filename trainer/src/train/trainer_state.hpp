@@ -27,6 +27,7 @@
 #include "disttgl/trainer/train/progress.hpp"
 #include "disttgl/trainer/dist/process_group.hpp"
 #include "disttgl/trainer/dist/schedule.hpp"
+#include "disttgl/metrics/trainer_metrics.hpp"
 #include "disttgl/trainer/train/trainer.hpp"
 
 namespace disttgl::trainer {
@@ -47,11 +48,31 @@ struct StageTimes {
   // host_to_device is measured only with RunOptions::profile_stages (else it is inside
   // gather, and the copies overlap the compute).
   double sample = 0, gather = 0, host_to_device = 0, wait = 0, memory_read = 0, forward = 0,
-         backward = 0, optimizer = 0, write_back = 0;
+         backward = 0, allreduce = 0, optimizer = 0, write_back = 0;
+  // Training's stage histogram (Prometheus), when metrics are on; null elsewhere.
+  metrics::TrainerMetrics* sink = nullptr;
+
+  // Adds one iteration's time in `stage` to the epoch's sum and to the histogram.
+  void add(metrics::Stage stage, double seconds) {
+    using metrics::Stage;
+    switch (stage) {
+      case Stage::kSample: sample += seconds; break;
+      case Stage::kGather: gather += seconds; break;
+      case Stage::kWait: wait += seconds; break;
+      case Stage::kMemoryRead: memory_read += seconds; break;
+      case Stage::kForward: forward += seconds; break;
+      case Stage::kBackward: backward += seconds; break;
+      case Stage::kAllreduce: allreduce += seconds; break;
+      case Stage::kOptimizer: optimizer += seconds; break;
+      case Stage::kMemoryWrite: write_back += seconds; break;
+    }
+    if (sink != nullptr) sink->observe(stage, seconds);
+  }
   json to_json() const {
     return {{"sample", sample},       {"gather", gather},         {"host_to_device", host_to_device},
             {"wait", wait},           {"memory_read", memory_read}, {"forward", forward},
-            {"backward", backward},   {"optimizer", optimizer},   {"write_back", write_back}};
+            {"backward", backward},   {"allreduce", allreduce},   {"optimizer", optimizer},
+            {"write_back", write_back}};
   }
 };
 
@@ -300,10 +321,10 @@ struct Trainer::State {
       const std::int64_t hi = std::min(lo + bs, end);
       auto t = Clock::now();
       auto sampled = sample->run(lo, hi, num_negatives, negative_seed);
-      times.sample += since(t);
+      times.add(metrics::Stage::kSample, since(t));
       t = Clock::now();
       auto batch = gather->run(std::move(sampled), first_logical + b);
-      times.gather += since(t) - batch.h2d_seconds;
+      times.add(metrics::Stage::kGather, since(t) - batch.h2d_seconds);
       times.host_to_device += batch.h2d_seconds;
       return batch;
     });
@@ -311,10 +332,10 @@ struct Trainer::State {
       throw_if_stop_requested();  // between batches: nothing half-written
       auto t = Clock::now();
       GatheredBatch batch = prefetch.next();
-      times.wait += since(t);
+      times.add(metrics::Stage::kWait, since(t));
       t = Clock::now();
       gather->await_memory(batch);
-      times.memory_read += since(t);
+      times.add(metrics::Stage::kMemoryRead, since(t));
       compute(batch, b);
     }
   }
@@ -346,23 +367,28 @@ struct Trainer::State {
                   torch::Tensor loss;
                   const ModelOutputs out = forward(batch, &loss);
                   sync_device();
-                  times.forward += since(t);
+                  times.add(metrics::Stage::kForward, since(t));
                   t = Clock::now();
                   optimizer->zero_grad();
                   loss.backward();
                   sync_device();
-                  times.backward += since(t);
+                  times.add(metrics::Stage::kBackward, since(t));
                   t = Clock::now();
                   optimizer->step();
                   sync_device();
-                  times.optimizer += since(t);
+                  times.add(metrics::Stage::kOptimizer, since(t));
                   t = Clock::now();
                   write_back(memory(), batch, out);
                   sync_device();
-                  times.write_back += since(t);
+                  times.add(metrics::Stage::kMemoryWrite, since(t));
                   loss_sum += loss.detach().to(torch::kFloat64);
                   if (b % kLossReadEvery == 0 || b + 1 == batches) last_loss = loss.item<double>();
                   events += batch.end - batch.begin;
+                  if (opt.metrics != nullptr) {
+                    opt.metrics->add_events(batch.end - batch.begin);
+                    opt.metrics->add_iteration();
+                    opt.metrics->set_loss(last_loss);
+                  }
                   progress.update(b + 1, events, last_loss);
                 });
     progress.finish();

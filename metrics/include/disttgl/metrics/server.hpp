@@ -1,5 +1,6 @@
-// The /metrics endpoint of a disttgl process: prometheus-cpp's pull exposer (an embedded
-// HTTP server) serving one registry. Every process (trainer, memory daemon, launcher) makes
+// The /metrics endpoint of a disttgl process: one prometheus-cpp registry, serialised by
+// prometheus-cpp's text serializer and served over HTTP by Boost.Beast on one I/O thread
+// (server.cpp says why not prometheus-cpp's civetweb exposer). Every process (trainer, memory daemon, launcher) makes
 // one MetricsServer from its --metrics-address/--metrics-port/--metrics-linger options.
 // A short job keeps its final values scrapable for --metrics-linger seconds before it exits.
 // Thread-safety: metrics are updated from any thread (prometheus-cpp's metrics are atomic);
@@ -27,7 +28,8 @@ class MetricsServer {
  public:
   /// Serves `registry` at http://ADDRESS:PORT/metrics from now on (port 0 in the options:
   /// nothing is served and port() is 0). Throws ConfigError for an address or port that
-  /// cannot be used ("--metrics-port: 9464 on 0.0.0.0 is in use or not allowed").
+  /// cannot be used ("--metrics-port: 9464 on 0.0.0.0 is in use or not allowed (Address
+  /// already in use)"; "--metrics-address: 'x' is not an IP address (...)").
   MetricsServer(const MetricsOptions& options, std::shared_ptr<prometheus::Registry> registry);
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;

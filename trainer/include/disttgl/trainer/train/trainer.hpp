@@ -36,7 +36,16 @@
 
 namespace disttgl::trainer {
 
+}  // namespace disttgl::trainer
+namespace disttgl::metrics {
+class TrainerMetrics;
+}  // namespace disttgl::metrics
+namespace disttgl::trainer {
+
 struct RunOptions {
+  /// Prometheus metrics of this run (events, iterations, stage times, loss, validation),
+  /// owned by the caller; null: none.
+  metrics::TrainerMetrics* metrics = nullptr;
   std::string output_dir;  ///< RUN_DIR
   std::string data_path;   ///< for the summary
   std::uint64_t seed = 0;

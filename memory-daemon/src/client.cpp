@@ -241,9 +241,10 @@ struct DaemonClient::Impl {
   // ProtocolError, silence a ClientError that also breaks the connection.
   Reply wait(std::future<Reply>& future, MsgType request, std::int64_t batch = -1) {
     if (future.wait_for(timeout) != std::future_status::ready) {
-      const std::string what =
-          batch >= 0 ? cat(type_name(request), " for batch ", batch) : std::string(type_name(request));
-      fail_all(cat("no reply to ", what, " within ", static_cast<double>(timeout.count()) / 1000.0, " s"));
+      const std::string what = batch >= 0 ? cat(type_name(request), " for batch ", batch)
+                                          : std::string(type_name(request));
+      fail_all(cat("no reply to ", what, " within ", static_cast<double>(timeout.count()) / 1000.0,
+                   " s"));
     }
     Reply r = future.get();
     if (r.header.type == MsgType::kError) {
@@ -397,8 +398,8 @@ asio::generic::stream_protocol::endpoint resolve(asio::io_context& io, const std
   }
   const auto colon = address.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
-    throw std::invalid_argument(cat("memory daemon address '", address,
-                                    "' is not HOST:PORT or unix:PATH"));
+    throw std::invalid_argument(
+        cat("memory daemon address '", address, "' is not HOST:PORT or unix:PATH"));
   }
   std::string host = address.substr(0, colon);
   const std::string port = address.substr(colon + 1);
@@ -434,9 +435,8 @@ DaemonClient::DaemonClient(const std::string& address, std::chrono::milliseconds
     std::promise<boost::system::error_code> connected;
     auto done = connected.get_future();
     asio::post(m.io, [&m, endpoint, &connected] {
-      m.socket.async_connect(endpoint, [&connected](const boost::system::error_code& ec) {
-        connected.set_value(ec);
-      });
+      m.socket.async_connect(
+          endpoint, [&connected](const boost::system::error_code& ec) { connected.set_value(ec); });
     });
     if (done.wait_for(m.timeout) != std::future_status::ready) {
       asio::post(m.io, [&m] {
@@ -534,10 +534,11 @@ DaemonClient::PendingRead DaemonClient::read_async(std::int64_t batch,
         throw ProtocolError(ErrorCode::kMalformed,
                             impl_->prefix() + "READ_SHM_OK names more bytes than its slot holds");
       }
+      impl_->received += bytes;  // the rows came through shared memory
       ReadResult result;
       result.slot_lease = lease;
-      result.rows = decode_read_ok(lease->pool->slot(lease->index).first(bytes),
-                                   impl_->current_dims());
+      result.rows =
+          decode_read_ok(lease->pool->slot(lease->index).first(bytes), impl_->current_dims());
       return result;
     });
     return p;
@@ -561,10 +562,12 @@ std::int64_t DaemonClient::write(std::int64_t batch, std::int32_t shard,
                                  const std::vector<std::int64_t>& nodes, const RowsView& rows) {
   if (const auto& pool = impl_->shm) {
     std::unique_lock lock(pool->write_mu);
-    const std::uint64_t bytes = place_write(pool->slot(pool->read_slots), batch, shard, nodes,
-                                            rows, impl_->current_dims());
+    const std::uint64_t bytes =
+        place_write(pool->slot(pool->read_slots), batch, shard, nodes, rows, impl_->current_dims());
     if (bytes > 0) {
-      auto [id, future] = impl_->send(MsgType::kWriteShm, encode_write_shm(pool->read_slots, bytes));
+      impl_->sent += bytes;  // the rows go through shared memory
+      auto [id, future] =
+          impl_->send(MsgType::kWriteShm, encode_write_shm(pool->read_slots, bytes));
       Reply r = impl_->wait(future, MsgType::kWriteShm, batch);
       return decode_i64(r.payload, "WRITE_SHM_OK");
     }

@@ -16,11 +16,29 @@ namespace {
 // announces a large payload and then stalls does not make the daemon allocate all of it.
 constexpr std::uint64_t kFirstChunkBytes = std::uint64_t{64} * 1024;
 
+double elapsed_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
 }  // namespace
 
-void TrafficCounters::record(MsgType request, bool ok) {
-  Outcome& o = requests[std::string(type_name(request))];
+void TrafficCounters::record(MsgType request, bool ok, double seconds) {
+  const std::string_view name = type_name(request);
+  Outcome& o = requests[std::string(name)];
   (ok ? o.ok : o.error) += 1;
+  if (metrics != nullptr) {
+    metrics->record_request(metrics::DaemonMetrics::op_index(name), ok, seconds);
+  }
+}
+
+void TrafficCounters::add_in(std::uint64_t bytes) {
+  bytes_in += bytes;
+  if (metrics != nullptr) metrics->add_bytes_in(bytes);
+}
+
+void TrafficCounters::add_out(std::uint64_t bytes) {
+  bytes_out += bytes;
+  if (metrics != nullptr) metrics->add_bytes_out(bytes);
 }
 
 bool ReplyTo::alive() const {
@@ -31,14 +49,14 @@ bool ReplyTo::alive() const {
 void ReplyTo::ok(MsgType reply, std::vector<std::byte> payload) const {
   const auto c = conn.lock();
   if (!c || c->closed()) return;
-  if (counters != nullptr) counters->record(request, true);
+  if (counters != nullptr) counters->record(request, true, elapsed_since(received));
   c->send(reply, request_id, std::move(payload));
 }
 
 void ReplyTo::error(ErrorCode code, const std::string& message) const {
   const auto c = conn.lock();
   if (!c || c->closed()) return;
-  if (counters != nullptr) counters->record(request, false);
+  if (counters != nullptr) counters->record(request, false, elapsed_since(received));
   spdlog::warn("{}: {} request {} refused ({}): {}", c->describe(), type_name(request), request_id,
                error_code_name(code), message);
   c->send(MsgType::kError, request_id, encode_error(ErrorReply{code, message}));
@@ -80,7 +98,7 @@ void Connection::on_header_bytes(const boost::system::error_code& ec, std::size_
   // After close_after_flush() or stop_reading() further bytes are not requests any more.
   if (closed_ || !reading_) return;
   if (ec) return on_read_error(ec);
-  counters_.bytes_in += n;
+  counters_.add_in(n);
   if (header_got_ == 0 && n > 0) arm_frame_timer();
   header_got_ += n;
   if (header_got_ < kHeaderBytes) return read_header();
@@ -139,7 +157,7 @@ void Connection::read_payload() {
 void Connection::on_payload_bytes(const boost::system::error_code& ec, std::size_t n) {
   if (closed_ || !reading_) return;
   if (ec) return on_read_error(ec);
-  counters_.bytes_in += n;
+  counters_.add_in(n);
   payload_got_ += n;
   read_payload();
 }
@@ -236,7 +254,7 @@ void Connection::send_with_fd(MsgType type, std::uint64_t request_id,
     fd_sent = true;
     done += static_cast<std::size_t>(n);
   }
-  counters_.bytes_out += frame.size();
+  counters_.add_out(frame.size());
 }
 
 void Connection::write_next() {
@@ -252,7 +270,7 @@ void Connection::write_next() {
         self->writing_ = false;
         if (self->closed_) return;
         if (ec) return self->close("send failed (" + ec.message() + ")");
-        self->counters_.bytes_out += n;
+        self->counters_.add_out(n);
         self->queue_.pop_front();
         if (!self->queue_.empty()) return self->write_next();
         if (self->closing_) self->close(self->closing_reason_);

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "disttgl/memory_daemon/protocol.hpp"
+#include "disttgl/metrics/daemon_metrics.hpp"
 #include "shared_segment.hpp"
 
 namespace disttgl::memory_daemon {
@@ -37,10 +38,16 @@ struct TrafficCounters {
     std::uint64_t error = 0;
   };
   std::map<std::string, Outcome> requests;  ///< keyed by type_name of the request
-  std::uint64_t bytes_in = 0;               ///< frame bytes received, headers included
-  std::uint64_t bytes_out = 0;              ///< frame bytes sent, headers included
+  std::uint64_t bytes_in = 0;   ///< frame bytes received (headers included) + WRITE_SHM rows
+  std::uint64_t bytes_out = 0;  ///< frame bytes sent (headers included) + READ_SHM rows
+  /// The Prometheus side of the same counts (--metrics-port); null when off.
+  metrics::DaemonMetrics* metrics = nullptr;
 
-  void record(MsgType request, bool ok);
+  /// One answered request; `seconds` from its arrival to its reply (negative: not timed,
+  /// e.g. a frame refused before it was a request).
+  void record(MsgType request, bool ok, double seconds = -1);
+  void add_in(std::uint64_t bytes);
+  void add_out(std::uint64_t bytes);
 };
 
 class Connection;
@@ -66,6 +73,8 @@ struct ReplyTo {
   MsgType request = MsgType::kError;
   std::uint64_t request_id = 0;
   TrafficCounters* counters = nullptr;
+  /// When the request's last byte arrived (its latency runs from here to the reply).
+  std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now();
 
   /// The client is still connected.
   bool alive() const;

@@ -14,8 +14,11 @@
 #include <stdexcept>
 
 #include "disttgl/common/error.hpp"
+#include "disttgl/common/interrupt.hpp"
 #include "disttgl/common/layout.hpp"
 #include "disttgl/common/log.hpp"
+#include "disttgl/metrics/daemon_metrics.hpp"
+#include "disttgl/metrics/flags.hpp"
 #include "server.hpp"
 
 #ifndef DISTTGL_DAEMON_VERSION
@@ -42,7 +45,23 @@ struct Flags {
   std::int32_t memory_group = -1;
   double wait_timeout = 60.0;
   std::uint64_t max_frame_bytes = disttgl::memory_daemon::kDefaultMaxPayloadBytes;
+  disttgl::metrics::MetricsFlags metrics;
 };
+
+// The constant labels of the daemon's series: what its flags fix (a label the first HELLO
+// would fix is left out rather than changed later).
+disttgl::metrics::ProcessLabels metric_labels(const Flags& f, const ServerOptions& o) {
+  disttgl::metrics::ProcessLabels l;
+  l.job = o.group.job.value_or("");
+  l.role = "memory-daemon";
+  l.rank = -1;
+  l.memory_group = o.group.memory_group.value_or(-1);
+  l.layout = o.group.layout ? disttgl::to_string(disttgl::ParallelLayout{
+                                  o.group.layout->i, o.group.layout->j, o.group.layout->k})
+                            : "";
+  (void)f;
+  return l;
+}
 
 ServerOptions to_options(const Flags& f, const CLI::App& app) {
   if (f.listen.empty() && f.unix_path.empty()) {
@@ -55,7 +74,8 @@ ServerOptions to_options(const Flags& f, const CLI::App& app) {
   o.snapshot_on_exit = f.snapshot_on_exit;
   o.restore = f.restore;
   o.port_file = f.port_file;
-  if (!std::isfinite(f.wait_timeout)) throw ConfigError("--wait-timeout: must be a number of seconds");
+  if (!std::isfinite(f.wait_timeout))
+    throw ConfigError("--wait-timeout: must be a number of seconds");
   o.group.wait_timeout_s = f.wait_timeout;
   o.group.max_payload_bytes = f.max_frame_bytes;
   o.group.daemon_version = std::string("disttgl-memory-daemon ") + DISTTGL_DAEMON_VERSION;
@@ -138,6 +158,7 @@ int main(int argc, char** argv) {
   app.add_option("--port-file", f.port_file, "write the bound TCP port here (atomically)");
   app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
+  disttgl::metrics::add_metrics_flags(app, f.metrics);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -145,8 +166,14 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : disttgl::kExitBadInput;
   }
   try {
-    const ServerOptions options = to_options(f, app);
+    ServerOptions options = to_options(f, app);
     disttgl::log::init("memory-daemon", f.log_level);
+    // /metrics (docs/observability.md): the daemon's families, served on their own thread.
+    auto registry = std::make_shared<prometheus::Registry>();
+    disttgl::metrics::DaemonMetrics daemon_metrics(*registry, metric_labels(f, options),
+                                                   DISTTGL_DAEMON_VERSION);
+    const auto metrics_server = disttgl::metrics::serve_metrics(f.metrics, registry);
+    if (metrics_server) options.group.metrics = &daemon_metrics;
     std::unique_ptr<disttgl::memory_daemon::Server> server;
     try {
       server = std::make_unique<disttgl::memory_daemon::Server>(options);
@@ -157,7 +184,13 @@ int main(int argc, char** argv) {
           "--nodes/--memory-dim/--mail-dim/--mailbox-size: the state does not fit "
           "in memory");
     }
-    return server->run();
+    const int code = server->run();
+    server.reset();  // its signal handling ends here: a signal now ends the linger
+    if (metrics_server) {
+      disttgl::install_stop_handlers();
+      metrics_server->linger();  // the final counts stay scrapable (--metrics-linger)
+    }
+    return code;
   } catch (const disttgl::Error& e) {
     std::fprintf(stderr, "disttgl-memory-daemon: error: %s\n", e.what());
     return e.exit_code();

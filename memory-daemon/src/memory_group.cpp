@@ -200,6 +200,7 @@ void MemoryGroup::answer_read(const ReplyTo& to, std::span<const std::int64_t> n
     const MutableRows rows = place_read_ok(target->segment->read_slot(target->slot),
                                            static_cast<std::int64_t>(nodes.size()), d, bytes);
     state_->read(nodes, rows);
+    if (to.counters != nullptr) to.counters->add_out(bytes);  // rows through shared memory
     return to.ok(MsgType::kReadShmOk, encode_i64(static_cast<std::int64_t>(bytes)));
   }
   std::vector<std::byte> reply = make_read_ok(static_cast<std::int64_t>(nodes.size()), d);
@@ -378,6 +379,7 @@ void MemoryGroup::on_read_timeout(std::uint64_t key) {
                          "of batches early, so --wait-timeout must exceed that many batches' "
                          "compute time)",
                          w.batch, timeout_text(), next_batch_, shards_text()));
+  publish();
 }
 
 void MemoryGroup::on_reset_timeout(std::uint64_t key) {
@@ -397,6 +399,7 @@ void MemoryGroup::on_reset_timeout(std::uint64_t key) {
       fmt::format("RESET waited {} s for every rank of memory group {}; ranks that have "
                   "not asked: {}",
                   timeout_text(), options_.memory_group.value_or(0), fmt::join(missing, ", ")));
+  publish();
 }
 
 std::vector<std::byte> MemoryGroup::snapshot(std::span<const std::byte> payload) {
@@ -495,6 +498,14 @@ void MemoryGroup::add_stats(nlohmann::json& out) const {
   out["state_bytes"] = state_ ? state_->state_bytes() : 0;
   out["state_checksum"] = state_ ? state_->checksum() : 0;
   out["dataset_fingerprint"] = fingerprint_.value_or(0);
+}
+
+void MemoryGroup::publish() const {
+  metrics::DaemonMetrics* m = options_.metrics;
+  if (m == nullptr) return;
+  if (state_) m->set_state(state_->dims().num_nodes, state_->state_bytes());
+  m->set_waiting_requests(reads_.size() + resets_.size());
+  m->set_next_batch(next_batch_);
 }
 
 }  // namespace disttgl::memory_daemon

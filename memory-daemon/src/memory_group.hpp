@@ -21,6 +21,7 @@
 
 #include "connection.hpp"
 #include "disttgl/memory_daemon/memory_state.hpp"
+#include "disttgl/metrics/daemon_metrics.hpp"
 
 namespace disttgl::memory_daemon {
 
@@ -36,6 +37,8 @@ struct GroupOptions {
   std::uint64_t max_payload_bytes = kDefaultMaxPayloadBytes;
   /// Sent in HELLO_OK and STATS.
   std::string daemon_version;
+  /// Prometheus gauges of what the group holds and who waits (--metrics-port); null: off.
+  metrics::DaemonMetrics* metrics = nullptr;
 };
 
 class MemoryGroup {
@@ -79,6 +82,9 @@ class MemoryGroup {
   std::int64_t next_batch() const { return next_batch_; }
   /// The group's part of STATS (everything but traffic and connections).
   void add_stats(nlohmann::json& out) const;
+  /// Sets the Prometheus gauges (nodes, state bytes, waiting requests, next batch) to the
+  /// current values; the server calls it after every event that may change them.
+  void publish() const;
 
  private:
   struct BufferedShard {
@@ -91,7 +97,7 @@ class MemoryGroup {
     std::int32_t rank = 0;           // RESET: the asking rank
     std::vector<std::byte> payload;  // READ: owns the node ids
     std::span<const std::int64_t> nodes;
-    std::optional<ShmTarget> target;   // READ_SHM: where the rows go
+    std::optional<ShmTarget> target;  // READ_SHM: where the rows go
     std::unique_ptr<asio::steady_timer> timer;
   };
 

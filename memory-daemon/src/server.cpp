@@ -52,6 +52,8 @@ Server::~Server() = default;
 int Server::run() {
   std::signal(SIGPIPE, SIG_IGN);  // a vanished client is an error code, not a signal
   restore_at_start();
+  counters_.metrics = options_.group.metrics;
+  publish();
   try {
     if (!options_.listen.empty()) bind_tcp();
     if (!options_.unix_path.empty()) bind_unix();
@@ -253,6 +255,16 @@ void Server::on_frame(const std::shared_ptr<Connection>& conn, const FrameHeader
     to.error(ErrorCode::kMalformed,
              fmt::format("{} failed inside the daemon: {}", type_name(header.type), e.what()));
   }
+  publish();
+}
+
+void Server::publish() const {
+  if (options_.group.metrics == nullptr) return;
+  group_.publish();
+  std::size_t trainers = 0;
+  for (const auto& [id, conn] : connections_)
+    trainers += conn->hello_done && !conn->closed() ? 1 : 0;
+  options_.group.metrics->set_connected_trainers(trainers);
 }
 
 void Server::dispatch(const std::shared_ptr<Connection>& conn, const FrameHeader& header,
@@ -273,9 +285,10 @@ void Server::dispatch(const std::shared_ptr<Connection>& conn, const FrameHeader
           if (other != conn && other->hello_done && other->rank == hello.rank && !other->closed()) {
             // Allowed (a trainer restarting before its old connection is seen closed), but
             // two live trainers on one rank reset each other's memory: say so.
-            spdlog::warn("{}: rank {} is also held by live {}; two trainers on one rank of a "
-                         "memory group will reset each other's memory",
-                         conn->describe(), hello.rank, other->describe());
+            spdlog::warn(
+                "{}: rank {} is also held by live {}; two trainers on one rank of a "
+                "memory group will reset each other's memory",
+                conn->describe(), hello.rank, other->describe());
           }
         }
         conn->hello_done = true;
@@ -334,12 +347,14 @@ void Server::dispatch(const std::shared_ptr<Connection>& conn, const FrameHeader
       }
       const std::span<std::byte> slot = conn->shm->write_slot(ref.slot);
       if (ref.bytes > slot.size()) {
-        throw ProtocolError(ErrorCode::kMalformed,
-                            fmt::format("WRITE_SHM: {} bytes named, the slot holds {}", ref.bytes,
-                                        slot.size()));
+        throw ProtocolError(
+            ErrorCode::kMalformed,
+            fmt::format("WRITE_SHM: {} bytes named, the slot holds {}", ref.bytes, slot.size()));
       }
       // A private copy first: the client could change the slot while it is decoded.
-      std::vector<std::byte> copy(slot.begin(), slot.begin() + static_cast<std::ptrdiff_t>(ref.bytes));
+      std::vector<std::byte> copy(slot.begin(),
+                                  slot.begin() + static_cast<std::ptrdiff_t>(ref.bytes));
+      counters_.add_in(ref.bytes);  // rows through shared memory
       const std::int64_t next = group_.write(std::move(copy));
       return to.ok(MsgType::kWriteShmOk, encode_i64(next));
     }
@@ -403,6 +418,7 @@ void Server::on_closed(Connection& conn, const std::string& reason) {
     spdlog::info("{}: closed: {}", conn.describe(), reason);
   }
   connections_.erase(conn.id());
+  publish();
   if (stopping_ && connections_.empty()) io_.stop();
 }
 
@@ -416,6 +432,7 @@ void Server::stop(const std::string& why) {
   signals_.cancel(ignored);
   accept_retry_.cancel();
   group_.abort_waiting(ErrorCode::kShuttingDown, "the daemon is stopping (" + why + ")");
+  publish();
   if (!options_.snapshot_on_exit.empty()) {
     if (!group_.has_state()) {
       spdlog::warn("--snapshot-on-exit: no state to write (the dimensions were never known)");

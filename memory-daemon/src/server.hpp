@@ -61,6 +61,7 @@ class Server final : public ConnectionOwner {
   void dispatch(const std::shared_ptr<Connection>& conn, const FrameHeader& header,
                 std::vector<std::byte> payload, const ReplyTo& to);
   std::string stats_json() const;
+  void publish() const;  // the Prometheus gauges, after an event that may change them
   void stop(const std::string& why);
 
   ServerOptions options_;

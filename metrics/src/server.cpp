@@ -27,14 +27,18 @@ using tcp = asio::ip::tcp;
 namespace {
 
 // One scrape: read a request, answer it, close (Prometheus opens a connection per scrape
-// or keeps one alive; both work with Connection: close).
+// or keeps one alive; both work with Connection: close). A client that stalls is dropped
+// after kSessionTimeout, so idle connections cannot pile up.
+constexpr auto kSessionTimeout = std::chrono::seconds(10);
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<prometheus::Registry> registry)
-      : socket_(std::move(socket)), registry_(std::move(registry)) {}
+      : stream_(std::move(socket)), registry_(std::move(registry)) {}
 
   void start() {
-    http::async_read(socket_, buffer_, request_,
+    stream_.expires_after(kSessionTimeout);
+    http::async_read(stream_, buffer_, request_,
                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
                        if (!ec) self->answer();
                      });
@@ -54,14 +58,15 @@ class Session : public std::enable_shared_from_this<Session> {
       response_.body() = prometheus::TextSerializer().Serialize(registry_->Collect());
     }
     response_.prepare_payload();
-    http::async_write(socket_, response_,
+    stream_.expires_after(kSessionTimeout);
+    http::async_write(stream_, response_,
                       [self = shared_from_this()](beast::error_code, std::size_t) {
                         beast::error_code ignored;
-                        self->socket_.shutdown(tcp::socket::shutdown_send, ignored);
+                        self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
                       });
   }
 
-  tcp::socket socket_;
+  beast::tcp_stream stream_;
   std::shared_ptr<prometheus::Registry> registry_;
   beast::flat_buffer buffer_;
   http::request<http::string_body> request_;
@@ -94,7 +99,8 @@ MetricsServer::MetricsServer(const MetricsOptions& options,
   impl_->registry = std::move(registry);
   if (options.port == 0) return;
   if (options.port > 65535) {
-    throw ConfigError(fmt::format("--metrics-port: {} is not a TCP port (0 disables)", options.port));
+    throw ConfigError(
+        fmt::format("--metrics-port: {} is not a TCP port (0 disables)", options.port));
   }
   const int port = options.port < 0 ? 0 : options.port;
   boost::system::error_code ec;

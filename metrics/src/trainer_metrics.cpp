@@ -5,28 +5,18 @@
 namespace disttgl::metrics {
 namespace {
 
-prometheus::Labels constant_labels(const ProcessLabels& l) {
-  return {{"job", l.job},
-          {"role", l.role},
-          {"rank", std::to_string(l.rank)},
-          {"memory_group", std::to_string(l.memory_group)},
-          {"layout", l.layout}};
-}
-
 // Iteration stages span 10 us (a cached gather) to tens of seconds (a daemon waiting out
 // another rank): exponential buckets, factor 4.
 prometheus::Histogram::BucketBoundaries stage_buckets() {
-  prometheus::Histogram::BucketBoundaries b;
-  for (double v = 1e-5; v < 100; v *= 4) b.push_back(v);
-  return b;
+  return exponential_buckets(1e-5, 4, 100);
 }
 
 }  // namespace
 
 const char* stage_name(Stage stage) {
   static constexpr std::array<const char*, kStageCount> kNames = {
-      "sample", "gather", "wait", "memory_read", "forward", "backward", "allreduce",
-      "optimizer", "memory_write"};
+      "sample",   "gather",    "wait",      "memory_read", "forward",
+      "backward", "allreduce", "optimizer", "memory_write"};
   return kNames[static_cast<std::size_t>(stage)];
 }
 
@@ -64,16 +54,11 @@ TrainerMetrics::TrainerMetrics(prometheus::Registry& registry, const ProcessLabe
   memory_received_ = &traffic.Add({{"direction", "from_daemon"}});
   allreduce_ = counter("disttgl_allreduce_bytes_total", "Bytes all-reduced (gradients).");
   queue_depth_ = gauge("disttgl_pipeline_queue_depth", "Prefetched batches waiting.");
-  prometheus::Labels info = c;
-  info["version"] = version;
-  info["torch_version"] = torch_version;
-  info["device"] = device;
-  prometheus::BuildGauge()
-      .Name("disttgl_build_info")
-      .Help("Build and runtime of this process (always 1).")
-      .Register(registry)
-      .Add(info)
-      .Set(1);
+  evaluation_batches_ =
+      counter("disttgl_evaluation_batches_total",
+              "Batches of validation and test evaluation (each reads and writes memory).");
+  register_build_info(registry, labels, version,
+                      {{"torch_version", torch_version}, {"device", device}});
 }
 
 void TrainerMetrics::add_events(std::int64_t events) {
@@ -96,6 +81,7 @@ void TrainerMetrics::add_memory_traffic(std::int64_t sent_bytes, std::int64_t re
 void TrainerMetrics::add_allreduce_bytes(std::int64_t bytes) {
   allreduce_->Increment(static_cast<double>(bytes));
 }
+void TrainerMetrics::add_evaluation_batch() { evaluation_batches_->Increment(); }
 void TrainerMetrics::set_queue_depth(std::int64_t batches) {
   queue_depth_->Set(static_cast<double>(batches));
 }

@@ -1,5 +1,6 @@
 // `launch`: DistTGL's parallel training on one machine through the launch contract
 // (docs/launch-contract.md): k memory daemons and W = i*j*k trainer processes.
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -15,7 +16,10 @@
 
 #include "commands.hpp"
 #include "disttgl/common/error.hpp"
+#include "disttgl/common/interrupt.hpp"
 #include "disttgl/common/layout.hpp"
+#include "disttgl/metrics/flags.hpp"
+#include "disttgl/metrics/launcher_metrics.hpp"
 #include "disttgl/trainer/launch/launcher.hpp"
 
 namespace disttgl::trainer::app {
@@ -30,6 +34,7 @@ struct LaunchArgs {
   int master_port = 0;  // 0: a free port
   double grace = 10.0;
   std::string daemon_bin;
+  metrics::MetricsFlags metrics;
 };
 
 fs::path self_exe() {
@@ -43,8 +48,8 @@ fs::path self_exe() {
 fs::path find_daemon(const std::string& given) {
   if (!given.empty()) return given;
   const fs::path dir = self_exe().parent_path();
-  for (const fs::path& p : {dir / "../memory-daemon/disttgl-memory-daemon",
-                            dir / "disttgl-memory-daemon"}) {
+  for (const fs::path& p :
+       {dir / "../memory-daemon/disttgl-memory-daemon", dir / "disttgl-memory-daemon"}) {
     if (fs::exists(p)) return fs::canonical(p);
   }
   throw ConfigError(fmt::format(
@@ -63,6 +68,54 @@ int free_port() {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
   ::close(fd);
   return ntohs(a.sin_port);
+}
+
+// True when `port` on the IPv4 `address` can be bound now (as the child that gets it will
+// bind it). Another address family is not probed (true): the child then reports a clash.
+bool port_free(const std::string& address, int port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  if (::inet_pton(AF_INET, address.c_str(), &a.sin_addr) != 1) return true;
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// /metrics of the launcher and its children on one machine (docs/observability.md): the
+// launcher on P, daemon g on P+1+g, rank r on P+1+k+r. Returns the children's base port
+// (P+1), or 0 when their metrics are off. A port the user gave must be usable; with the
+// default port, a taken one only turns metrics off (another job on this machine has them).
+int children_metrics_base(const LaunchArgs& a, const ParallelLayout& layout,
+                          const metrics::MetricsServer* own) {
+  if (a.metrics.port == 0 || own == nullptr) return 0;
+  const int base = own->port() + 1;
+  const int last = base + layout.k + layout.world_size() - 1;
+  if (last > 65535) {
+    throw ConfigError(
+        fmt::format("--metrics-port: {} leaves no room for the {} ports of the "
+                    "daemons and ranks (up to {})",
+                    own->port(), layout.k + layout.world_size(), last));
+  }
+  for (int p = base; p <= last; ++p) {
+    if (port_free(a.metrics.address, p)) continue;
+    if (a.metrics.port > 0) {
+      throw ConfigError(
+          fmt::format("--metrics-port: {} is taken; the daemons and ranks need {} "
+                      "to {} (give another --metrics-port, or 0)",
+                      p, base, last));
+    }
+    std::cerr << fmt::format(
+        "launch: warning: port {} is taken; the daemons' and ranks' "
+        "/metrics are off (give --metrics-port)\n",
+        p);
+    return 0;
+  }
+  return base;
 }
 
 // The layout and attempt an earlier launch recorded in RUN_DIR/launch.json (rank 0 writes it).
@@ -94,8 +147,8 @@ void run_launch(const LaunchArgs& a, const std::vector<std::string>& train_args)
   std::string layout_text = a.layout;
   if (!a.resume.empty()) {
     const RecordedLaunch recorded = read_recorded_launch(a.resume);
-    if (!a.layout.empty() &&
-        to_string(parse_layout(a.layout, "--layout")) != to_string(parse_layout(recorded.layout, "launch.json layout"))) {
+    if (!a.layout.empty() && to_string(parse_layout(a.layout, "--layout")) !=
+                                 to_string(parse_layout(recorded.layout, "launch.json layout"))) {
       throw ConfigError(fmt::format("--layout: {} differs from the run's {} ({}/launch.json)",
                                     a.layout, recorded.layout, a.resume));
     }
@@ -114,11 +167,35 @@ void run_launch(const LaunchArgs& a, const std::vector<std::string>& train_args)
           "group)");
     }
   }
+  // The launcher's own /metrics first: the children's ports follow from its port.
+  auto registry = std::make_shared<prometheus::Registry>();
+  metrics::ProcessLabels labels;
+  labels.job = a.job;
+  labels.role = "launcher";
+  labels.rank = -1;
+  labels.memory_group = -1;
+  labels.layout = to_string(layout);
+  metrics::LauncherMetrics launcher_metrics(*registry, labels, DISTTGL_VERSION, layout.world_size(),
+                                            layout.k);
+  const auto metrics_server = metrics::serve_metrics(a.metrics, registry);
+  const int metrics_base = children_metrics_base(a, layout, metrics_server.get());
+  // Trainers keep their /metrics up for --metrics-linger after training; the daemons and
+  // the launcher are up all that time anyway (the daemons stop once the trainers are gone).
+  const auto metrics_args = [&](int offset, bool trainer) -> std::vector<std::string> {
+    if (metrics_base == 0) return {"--metrics-port", "0"};
+    std::vector<std::string> args{"--metrics-port", std::to_string(metrics_base + offset),
+                                  "--metrics-address", a.metrics.address};
+    if (trainer) {
+      args.insert(args.end(), {"--metrics-linger", fmt::format("{}", a.metrics.linger_seconds)});
+    }
+    return args;
+  };
   const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
   if (cores > 0 && layout.world_size() > 2 * cores) {
-    std::cerr << fmt::format("launch: warning: {} trainer processes on {} CPU cores; each gets a "
-                             "fraction of a core (--threads sets each one's threads)\n",
-                             layout.world_size(), cores);
+    std::cerr << fmt::format(
+        "launch: warning: {} trainer processes on {} CPU cores; each gets a "
+        "fraction of a core (--threads sets each one's threads)\n",
+        layout.world_size(), cores);
   }
   const std::string run_dir = a.resume.empty() ? a.output : a.resume;
   const fs::path daemon = find_daemon(a.daemon_bin);
@@ -131,9 +208,10 @@ void run_launch(const LaunchArgs& a, const std::vector<std::string>& train_args)
     ProcessSpec d;
     d.label = fmt::format("daemon {}", g);
     d.daemon = true;
-    d.argv = {daemon.string(), "--unix", (sockets / fmt::format("g{}.sock", g)).string(),
-              "--layout", to_string(layout), "--memory-group", std::to_string(g), "--job",
-              a.job};
+    d.argv = {daemon.string(),   "--unix",          (sockets / fmt::format("g{}.sock", g)).string(),
+              "--layout",        to_string(layout), "--memory-group",
+              std::to_string(g), "--job",           a.job};
+    for (auto& arg : metrics_args(g, false)) d.argv.push_back(std::move(arg));
     specs.push_back(d);
   }
   for (int r = 0; r < layout.world_size(); ++r) {
@@ -144,6 +222,7 @@ void run_launch(const LaunchArgs& a, const std::vector<std::string>& train_args)
     t.argv = {self_exe().string(), "train"};
     t.argv.insert(t.argv.end(), train_args.begin(), train_args.end());
     t.argv.insert(t.argv.end(), {a.resume.empty() ? "--output" : "--resume", run_dir});
+    for (auto& arg : metrics_args(layout.k + r, true)) t.argv.push_back(std::move(arg));
     t.env = {{"DISTTGL_JOB", a.job},
              {"DISTTGL_RANK", std::to_string(r)},
              {"DISTTGL_WORLD_SIZE", std::to_string(layout.world_size())},
@@ -156,20 +235,37 @@ void run_launch(const LaunchArgs& a, const std::vector<std::string>& train_args)
     t.wait_for_file = socket.string();
     specs.push_back(t);
   }
-  std::cerr << fmt::format("launch: layout {} = {} trainers and {} memory daemons; rendezvous "
-                           "127.0.0.1:{}; sockets in {}\n",
-                           to_string(layout), layout.world_size(), layout.k, port,
-                           sockets.string());
+  std::cerr << fmt::format(
+      "launch: layout {} = {} trainers and {} memory daemons; rendezvous "
+      "127.0.0.1:{}; sockets in {}\n",
+      to_string(layout), layout.world_size(), layout.k, port, sockets.string());
+  if (metrics_base != 0) {
+    std::cerr << fmt::format("launch: /metrics on {}: launcher :{}, daemons :{}-{}, ranks :{}-{}\n",
+                             a.metrics.address, metrics_base - 1, metrics_base,
+                             metrics_base + layout.k - 1, metrics_base + layout.k,
+                             metrics_base + layout.k + layout.world_size() - 1);
+  }
+  ProcessHooks hooks;
+  hooks.started = [&](const ProcessSpec& p) { launcher_metrics.started(p.daemon); };
+  hooks.exited = [&](const ProcessSpec& p, int, bool ok) { launcher_metrics.exited(p.daemon, ok); };
   const LaunchOutcome outcome = run_processes(
-      specs, std::cout, std::chrono::milliseconds(static_cast<std::int64_t>(a.grace * 1000)));
+      specs, std::cout, std::chrono::milliseconds(static_cast<std::int64_t>(a.grace * 1000)),
+      std::chrono::seconds(30), hooks);
   std::error_code ec;
   fs::remove_all(sockets, ec);
+  if (metrics_server) {
+    // The exit counts stay scrapable a while (the trainers lingered before this); a signal
+    // ends the wait.
+    install_stop_handlers();
+    metrics_server->linger();
+  }
   if (outcome.exit_code != 0) {
     std::cerr << "launch: " << outcome.message << "\n";
     if (fs::exists(fs::path(run_dir) / "last.pt")) {
-      std::cerr << fmt::format("launch: {} keeps its last completed epoch; `disttgl-trainer launch "
-                               "--resume {}` with the same train options continues it\n",
-                               run_dir, run_dir);
+      std::cerr << fmt::format(
+          "launch: {} keeps its last completed epoch; `disttgl-trainer launch "
+          "--resume {}` with the same train options continues it\n",
+          run_dir, run_dir);
     }
     std::cout.flush();
     std::exit(outcome.exit_code);
@@ -201,6 +297,7 @@ void add_launch(CLI::App& app) {
       ->check(CLI::Range(0.1, 3600.0));
   cmd->add_option("--memory-daemon-bin", a->daemon_bin,
                   "the disttgl-memory-daemon program (default: beside this one)");
+  metrics::add_metrics_flags(*cmd, a->metrics);
   cmd->allow_extras();
   cmd->callback([a, cmd] { run_launch(*a, cmd->remaining()); });
 }

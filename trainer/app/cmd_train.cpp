@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <torch/headeronly/version.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,12 +13,11 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <torch/headeronly/version.h>
 
 #include "commands.hpp"
 #include "disttgl/common/error.hpp"
 #include "disttgl/common/interrupt.hpp"
-#include "disttgl/metrics/server.hpp"
+#include "disttgl/metrics/flags.hpp"
 #include "disttgl/metrics/trainer_metrics.hpp"
 #include "disttgl/trainer/data/import.hpp"
 #include "disttgl/trainer/data/prepared.hpp"
@@ -70,9 +70,7 @@ struct TrainArgs {
   std::string precision;  // empty: the config's runtime.precision (default fp32)
   bool deterministic = false;
   bool profile_stages = false;
-  int metrics_port = -1;  // -1: the default port, quietly off when it is taken
-  std::string metrics_address = "0.0.0.0";
-  double metrics_linger = 0.0;
+  metrics::MetricsFlags metrics;
 };
 
 // The run's Prometheus endpoint: registry, the trainer's families and the HTTP server.
@@ -82,11 +80,10 @@ struct RunMetrics {
   std::unique_ptr<metrics::MetricsServer> server;
 };
 
-// Starts /metrics for this rank (docs/observability.md). The default port being taken (a
-// second trainer on this machine) only warns; a port the user gave must work.
+// Starts /metrics for this rank (docs/observability.md); null when it is off.
 std::unique_ptr<RunMetrics> start_metrics(const TrainArgs& a, const LaunchContract& launch,
                                           const std::string& device) {
-  if (a.metrics_port == 0) return nullptr;
+  if (a.metrics.port == 0) return nullptr;
   auto m = std::make_unique<RunMetrics>();
   metrics::ProcessLabels labels;
   labels.job = launch.distributed() ? launch.job : a.job;
@@ -97,18 +94,7 @@ std::unique_ptr<RunMetrics> start_metrics(const TrainArgs& a, const LaunchContra
       *m->registry, labels, DISTTGL_VERSION,
       fmt::format("{}.{}.{}", TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR, TORCH_VERSION_PATCH),
       device);
-  metrics::MetricsOptions o;
-  o.address = a.metrics_address;
-  o.port = a.metrics_port < 0 ? metrics::kDefaultPort : a.metrics_port;
-  o.linger_seconds = a.metrics_linger;
-  try {
-    m->server = std::make_unique<metrics::MetricsServer>(o, m->registry);
-  } catch (const ConfigError& e) {
-    if (a.metrics_port >= 0) throw;
-    spdlog::warn("/metrics is off: {} (give --metrics-port)", e.what());
-    return m;
-  }
-  spdlog::info("metrics at http://{}:{}/metrics", o.address, m->server->port());
+  m->server = metrics::serve_metrics(a.metrics, m->registry);
   return m;
 }
 
@@ -128,10 +114,8 @@ void add_device_options(CLI::App* cmd, std::string& device, std::string& precisi
                ? std::string()
                : fmt::format("unknown device '{}' (expected auto, cpu, cuda or cuda:N)", v);
   });
-  cmd->add_option("--precision", precision, kPrecisionHelp)
-      ->check(CLI::IsMember({"fp32", "bf16"}));
+  cmd->add_option("--precision", precision, kPrecisionHelp)->check(CLI::IsMember({"fp32", "bf16"}));
 }
-
 
 constexpr const char* kGeneralHelp =
     "read a raw JODIE-layout --data file whose two columns share ids as one id space (as "
@@ -220,19 +204,7 @@ void add_common(CLI::App* cmd, TrainArgs& a) {
   cmd->add_flag("--deterministic", a.deterministic,
                 "deterministic kernels only (bit-reproducible runs on one GPU, some speed cost; "
                 "the CPU path is deterministic anyway)");
-  cmd->add_option("--metrics-port", a.metrics_port,
-                  fmt::format("serve Prometheus metrics at /metrics on this port (0: off; default "
-                              "{}, quietly off when another process has it)",
-                              metrics::kDefaultPort))
-      ->check(CLI::Range(0, 65535));
-  cmd->add_option("--metrics-address", a.metrics_address,
-                  "address /metrics listens on (default all interfaces, as a pod needs; "
-                  "127.0.0.1 for this machine only)")
-      ->capture_default_str();
-  cmd->add_option("--metrics-linger", a.metrics_linger,
-                  "seconds to keep serving /metrics after training ends, so a short job's final "
-                  "values are scraped (default 0)")
-      ->check(CLI::Range(0.0, 86400.0));
+  metrics::add_metrics_flags(*cmd, a.metrics);
   cmd->add_flag("--profile-stages", a.profile_stages,
                 "synchronise the GPU at stage boundaries so metrics.jsonl's stage_seconds "
                 "attribute GPU time to each stage and report host_to_device apart (slower)");
@@ -244,8 +216,7 @@ void add_common(CLI::App* cmd, TrainArgs& a) {
 void scale_for_launch(TrainConfig& config, const TrainArgs& a, const LaunchContract& launch) {
   if (!launch.distributed() || !a.resume.empty()) return;
   const ParallelLayout& l = launch.layout;
-  const ScaledHyperparameters scaled =
-      scale_for_layout(config.optim.lr, config.optim.epochs, l);
+  const ScaledHyperparameters scaled = scale_for_layout(config.optim.lr, config.optim.epochs, l);
   const std::string lr_note =
       a.lr > 0 ? fmt::format("{:g} (--lr)", a.lr)
                : fmt::format("{:g} x W={} = {:g} (DistTGL's scaling; --lr overrides)",
@@ -315,7 +286,8 @@ void run_training(TrainArgs& a, bool pretrain) {
     resolve_device(config.runtime.device, "runtime.device (--device)");
     const Dataset dataset = load_data(a.data, a.general);
     RunOptions opt = build_run_options(a, launch, pretrain);
-    const auto run_metrics = start_metrics(a, launch, config.runtime.device);
+    const auto run_metrics = start_metrics(
+        a, launch, resolve_device(config.runtime.device, "runtime.device (--device)").str());
     opt.metrics = run_metrics ? run_metrics->trainer.get() : nullptr;
     Trainer trainer(dataset, config, opt);
     install_stop_handlers();
@@ -352,8 +324,9 @@ void run_training(TrainArgs& a, bool pretrain) {
     }
   }
   if (a.lr > 0 && !a.resume.empty()) {
-    throw ConfigError(fmt::format("--lr: not allowed with --resume; the run continues with its own {}",
-                                  (fs::path(a.resume) / "config.yaml").string()));
+    throw ConfigError(
+        fmt::format("--lr: not allowed with --resume; the run continues with its own {}",
+                    (fs::path(a.resume) / "config.yaml").string()));
   }
   const TrainConfig config = build_config(a, launch);
   if (pretrain && config.model.kind != ModelKind::kTgn) {
@@ -395,7 +368,8 @@ void run_training(TrainArgs& a, bool pretrain) {
   if (fresh) warn_about_abandoned_runs(out);
   RunOptions opt = build_run_options(a, launch, pretrain);
   opt.output_dir = work_dir;
-  const auto run_metrics = start_metrics(a, launch, config.runtime.device);
+  const auto run_metrics = start_metrics(
+      a, launch, resolve_device(config.runtime.device, "runtime.device (--device)").str());
   opt.metrics = run_metrics ? run_metrics->trainer.get() : nullptr;
   Trainer trainer(dataset, config, opt);
   // From here a Ctrl-C or SIGTERM stops at the next batch boundary and unwinds below.

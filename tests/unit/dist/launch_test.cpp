@@ -3,8 +3,11 @@
 // trains and rank 0 writes the run, mini-batch parallelism i = 2 trains like one process
 // with the doubled batch, and a killed rank ends the whole launch non-zero within the grace
 // period with no process left behind; `launch --resume` then continues the run.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -56,8 +59,8 @@ int processes_mentioning(const std::string& text) {
 
 std::pair<int, std::string> run(const std::string& args, const std::string& env = "") {
   const auto log = temp_dir("log");
-  const std::string cmd = env + std::string(DISTTGL_TRAINER_BIN) + " " + args + " > " +
-                          log.string() + " 2>&1";
+  const std::string cmd =
+      env + std::string(DISTTGL_TRAINER_BIN) + " " + args + " > " + log.string() + " 2>&1";
   const int status = std::system(cmd.c_str());
   const std::string out = read_file(log);
   fs::remove(log);
@@ -74,8 +77,8 @@ std::vector<nlohmann::json> metrics_lines(const fs::path& run) {
   return out;
 }
 
-const std::string kQuick = " --data " + kCollegeMsg +
-                           " --epochs 1 --max-train-batches 5 --threads 1 --device cpu";
+const std::string kQuick =
+    " --data " + kCollegeMsg + " --epochs 1 --max-train-batches 5 --threads 1 --device cpu";
 
 TEST(Launch, WorldSizeOneCompletes) {
   const auto dir = temp_dir("w1");
@@ -130,13 +133,13 @@ TEST(Launch, MiniBatchParallelismMatchesOneProcessWithTheBiggerBatch) {
   std::ofstream(cfg) << "model: tgn\nembedding:\n  dropout: 0.0\n  attention_dropout: 0.0\n";
   for (const auto& [lr, batches, tolerance] :
        {std::tuple{"1e-12", "30", 1e-6}, std::tuple{"1e-4", "8", 1e-2}}) {
-    const std::string common = std::string(" --data ") + kCollegeMsg + " --config " +
-                               cfg.string() + " --epochs 2 --max-train-batches " + batches +
-                               " --lr " + lr + " --device cpu";
+    const std::string common = std::string(" --data ") + kCollegeMsg + " --config " + cfg.string() +
+                               " --epochs 2 --max-train-batches " + batches + " --lr " + lr +
+                               " --device cpu";
     const auto one = temp_dir("i1");
     const auto two = temp_dir("i2");
-    const auto [c1, o1] = run("train --output " + one.string() + common +
-                              " --batch-size 600 --threads 2");
+    const auto [c1, o1] =
+        run("train --output " + one.string() + common + " --batch-size 600 --threads 2");
     ASSERT_EQ(c1, 0) << o1;
     const auto [c2, o2] = launch("--layout i=2,j=1,k=1 --output " + two.string() + common +
                                  " --batch-size 300 --threads 1");
@@ -187,9 +190,9 @@ TEST(Launch, EpochAndMemoryParallelismReachTheSingleProcessAccuracy) {
   // Exact evaluation: rank 0's validation of the best epoch and the run's test metrics are
   // those of a single-process `evaluate` of the same checkpoint.
   for (const std::string split : {"val", "test"}) {
-    const auto [c, o] = run("evaluate --checkpoint " + (jk / "checkpoint.pt").string() +
-                            " --data " + kCollegeMsg + " --split " + split +
-                            " --threads 1 --device cpu");
+    const auto [c, o] =
+        run("evaluate --checkpoint " + (jk / "checkpoint.pt").string() + " --data " + kCollegeMsg +
+            " --split " + split + " --threads 1 --device cpu");
     ASSERT_EQ(c, 0) << o;
     const auto at = o.find("{\"ap\"");
     ASSERT_NE(at, std::string::npos) << o;
@@ -253,8 +256,10 @@ TEST(Launch, AKilledRankEndsTheLaunchNonZeroWithNoProcessLeft) {
 TEST(Launch, ADaemonThatCannotStartEndsTheLaunchAtOnce) {
   const auto dir = temp_dir("nodaemon");
   const auto t0 = std::chrono::steady_clock::now();
-  const auto [code, out] = launch("--layout i=1,j=1,k=2 --memory-daemon-bin /nonexistent/daemon "
-                                  "--output " + dir.string() + kQuick);
+  const auto [code, out] = launch(
+      "--layout i=1,j=1,k=2 --memory-daemon-bin /nonexistent/daemon "
+      "--output " +
+      dir.string() + kQuick);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
   EXPECT_EQ(code, 127) << out;
   EXPECT_NE(out.find("failed (exit code 127) while starting; stopped the others"),
@@ -268,6 +273,35 @@ TEST(Launch, ADaemonThatCannotStartEndsTheLaunchAtOnce) {
   EXPECT_EQ(bad, 2) << why;
   EXPECT_NE(why.find("--memory-daemon: set by launch for every rank"), std::string::npos) << why;
   fs::remove_all(dir);
+}
+
+// launch --metrics-port P gives daemon g P+1+g and rank r P+1+k+r; a port the user chose
+// that a child cannot have ends the launch before any process starts, naming the port.
+TEST(Launch, AGivenMetricsPortWhoseChildPortIsTakenIsRefusedBeforeAnythingStarts) {
+  const auto dir = temp_dir("metricsport");
+  // Hold a port Q; the launcher gets Q-2, so daemon 1 (Q-2+1+1) would need Q.
+  const int holder = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(holder, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(holder, 1), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(holder, reinterpret_cast<sockaddr*>(&a), &len);
+  const int taken = ntohs(a.sin_port);
+  const auto [code, out] =
+      launch("--layout i=1,j=1,k=2 --metrics-address 127.0.0.1 --metrics-port " +
+             std::to_string(taken - 2) + " --output " + dir.string() + kQuick);
+  ::close(holder);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("--metrics-port: " + std::to_string(taken) +
+                     " is taken; the daemons and "
+                     "ranks need " +
+                     std::to_string(taken - 1) + " to " + std::to_string(taken + 2)),
+            std::string::npos)
+      << out;
+  EXPECT_FALSE(fs::exists(dir));
+  EXPECT_EQ(processes_mentioning(dir.string()), 0);
 }
 
 // Starts `launch ARGS` in the background; returns its pid (output to `log`).
@@ -302,9 +336,10 @@ pid_t find_rank(int rank, const fs::path& dir) {
 TEST(Launch, ResumeAfterAKilledRankContinuesFromTheLastCheckpointAndFinishes) {
   const auto dir = temp_dir("resume");
   const auto log = temp_dir("resume.log");
-  const std::string train = " --data " + kCollegeMsg +
-                            " --epochs 3 --max-train-batches 40 --threads 1 --device cpu";
-  const pid_t pid = start_launch("--grace 5 --layout i=1,j=2,k=2 --output " + dir.string() + train, log);
+  const std::string train =
+      " --data " + kCollegeMsg + " --epochs 3 --max-train-batches 40 --threads 1 --device cpu";
+  const pid_t pid =
+      start_launch("--grace 5 --layout i=1,j=2,k=2 --output " + dir.string() + train, log);
   const auto deadline = std::chrono::steady_clock::now() + 240s;
   while (metrics_lines(dir).empty() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(200ms);
@@ -353,8 +388,7 @@ TEST(Launch, ResumeAfterAKilledRankContinuesFromTheLastCheckpointAndFinishes) {
   // Another layout's run refuses to resume it.
   const auto [bad, why] = launch("--resume " + dir.string() + " --layout i=1,j=1,k=2" + train);
   EXPECT_EQ(bad, 2) << why;
-  EXPECT_NE(why.find("--layout: i=1,j=1,k=2 differs from the run's i=1,j=2,k=2"),
-            std::string::npos)
+  EXPECT_NE(why.find("--layout: i=1,j=1,k=2 differs from the run's i=1,j=2,k=2"), std::string::npos)
       << why;
   EXPECT_EQ(processes_mentioning(dir.string()), 0);
   fs::remove_all(dir);

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "disttgl/common/error.hpp"
+#include "disttgl/metrics/flags.hpp"
 #include "scrape.hpp"
 
 namespace disttgl::metrics {
@@ -66,6 +67,32 @@ TEST(MetricsServer, PortZeroServesNothingAndATakenPortIsAClearError) {
   }
   o.address = "not-an-address";
   EXPECT_THROW(MetricsServer(o, registry), ConfigError);
+}
+
+// The flags' rule: a taken default port turns /metrics off (several processes on one
+// machine); a port the user gave must work; 0 is off.
+TEST(ServeMetrics, ATakenDefaultPortIsOffAndATakenGivenPortIsAnError) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  MetricsOptions o;
+  o.address = "127.0.0.1";
+  o.port = -1;
+  MetricsServer holder(o, registry);  // another process on this machine
+  MetricsFlags flags;
+  flags.address = "127.0.0.1";
+  flags.default_port = holder.port();
+  flags.port = -1;
+  EXPECT_EQ(serve_metrics(flags, registry), nullptr);
+  flags.port = holder.port();
+  try {
+    serve_metrics(flags, registry);
+    FAIL() << "a given, taken port was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("--metrics-port: " + std::to_string(holder.port())),
+              std::string::npos)
+        << e.what();
+  }
+  flags.port = 0;
+  EXPECT_EQ(serve_metrics(flags, registry), nullptr);
 }
 
 }  // namespace

@@ -32,6 +32,8 @@ TEST(TrainerMetrics, EveryFamilyIsExposedWithItsLabelsAndPassesPromtool) {
   m.add_memory_traffic(1000, 2500);
   m.add_allreduce_bytes(887700);
   m.set_queue_depth(1);
+  m.add_evaluation_batch();
+  m.add_evaluation_batch();
   MetricsOptions o;
   o.address = "127.0.0.1";
   o.port = -1;
@@ -51,6 +53,7 @@ TEST(TrainerMetrics, EveryFamilyIsExposedWithItsLabelsAndPassesPromtool) {
            "disttgl_memory_traffic_bytes_total{" + l + ",direction=\"from_daemon\"} 2500",
            "disttgl_allreduce_bytes_total{" + l + "} 887700",
            "disttgl_pipeline_queue_depth{" + l + "} 1",
+           "disttgl_evaluation_batches_total{" + l + "} 2",
        }) {
     EXPECT_NE(text.find(line + "\n"), std::string::npos) << line << "\n" << text;
   }

@@ -50,7 +50,8 @@ void write_lines(Child& c, const char* data, std::size_t n, std::ostream& out, b
 
 pid_t spawn(const ProcessSpec& spec, int& out_fd, const sigset_t& old_mask) {
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw IoError(fmt::format("launch: pipe: {}", std::strerror(errno)));
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    throw IoError(fmt::format("launch: pipe: {}", std::strerror(errno)));
   // Build argv/envp before fork: the child may only call async-signal-safe functions.
   std::vector<std::string> env_strings;
   // The caller's own DISTTGL_* (an exported test value, a pod's contract) must not reach the
@@ -92,7 +93,7 @@ pid_t spawn(const ProcessSpec& spec, int& out_fd, const sigset_t& old_mask) {
 
 LaunchOutcome run_processes(const std::vector<ProcessSpec>& processes, std::ostream& out,
                             std::chrono::milliseconds grace,
-                            std::chrono::milliseconds start_timeout) {
+                            std::chrono::milliseconds start_timeout, const ProcessHooks& hooks) {
   // SIGCHLD and the stop signals arrive through a signalfd in the poll loop: nothing spins.
   sigset_t mask, old_mask;
   sigemptyset(&mask);
@@ -147,7 +148,9 @@ LaunchOutcome run_processes(const std::vector<ProcessSpec>& processes, std::ostr
              dead == nullptr) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));  // start-up only
         for (std::size_t k = 0; k < i; ++k) {
-          if (reap(children[k])) dead = &children[k];
+          if (!reap(children[k])) continue;
+          dead = &children[k];
+          if (hooks.exited) hooks.exited(*dead->spec, dead->code, false);
         }
       }
       if (dead != nullptr) {
@@ -167,6 +170,7 @@ LaunchOutcome run_processes(const std::vector<ProcessSpec>& processes, std::ostr
     }
     children[i].spec = &spec;
     children[i].pid = spawn(spec, children[i].out_fd, old_mask);
+    if (hooks.started) hooks.started(spec);
   }
 
   const auto workers_left = [&] {
@@ -204,7 +208,8 @@ LaunchOutcome run_processes(const std::vector<ProcessSpec>& processes, std::ostr
     int timeout_ms = -1;
     if (stopping || daemons_stopped) {
       timeout_ms = static_cast<int>(std::max<std::int64_t>(
-          0, std::chrono::duration_cast<std::chrono::milliseconds>(kill_at - Clock::now()).count()));
+          0,
+          std::chrono::duration_cast<std::chrono::milliseconds>(kill_at - Clock::now()).count()));
     }
     const int ready = ::poll(fds.data(), fds.size(), timeout_ms);
     if (ready < 0 && errno != EINTR) break;
@@ -246,6 +251,7 @@ LaunchOutcome run_processes(const std::vector<ProcessSpec>& processes, std::ostr
     for (auto& c : children) {
       if (!reap(c)) continue;
       const bool expected_daemon_stop = c.spec->daemon && (daemons_stopped || stopping);
+      if (hooks.exited) hooks.exited(*c.spec, c.code, c.code == 0 || expected_daemon_stop);
       if (c.code != 0 && !expected_daemon_stop) {
         begin_stop(c.spec->label, c.code,
                    fmt::format("{} failed ({}); stopped the others", c.spec->label, c.how),

@@ -32,9 +32,9 @@ double Trainer::State::train_epoch_distributed(std::int64_t epoch, StageTimes& t
   std::int64_t batches = logical_batches(layout, n, bs);
   if (opt.max_train_batches > 0) batches = std::min(batches, opt.max_train_batches);
   const std::vector<Iteration> schedule = epoch_schedule(layout, place, batches, epoch == 1);
-  ProgressLine progress(fmt::format("epoch {}/{} train (rank {})", epoch, cfg.optim.epochs,
-                                    group->rank()),
-                        static_cast<std::int64_t>(schedule.size()));
+  ProgressLine progress(
+      fmt::format("epoch {}/{} train (rank {})", epoch, cfg.optim.epochs, group->rank()),
+      static_cast<std::int64_t>(schedule.size()));
   const std::vector<torch::Tensor> params = model->parameters();
   const auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(device);
   double loss_sum = 0;
@@ -93,8 +93,8 @@ double Trainer::State::train_epoch_distributed(std::int64_t epoch, StageTimes& t
         t0 = Clock::now();
         // The all-reduce averages over all W ranks; scaling by i * n_s / N_b makes the i
         // shards' average the logical batch's gradient.
-        const double weight = static_cast<double>(layout.i * (r.end - r.begin)) /
-                              static_cast<double>(batch_events);
+        const double weight =
+            static_cast<double>(layout.i * (r.end - r.begin)) / static_cast<double>(batch_events);
         (loss * weight).backward();
         times.add(metrics::Stage::kBackward, since(t0));
         share = loss.detach().to(torch::kFloat64) *
@@ -111,9 +111,10 @@ double Trainer::State::train_epoch_distributed(std::int64_t epoch, StageTimes& t
         store->write(it.memory_sequence, place.shard, torch::empty({0}, torch::kLong),
                      no_rows(*store));
       } else if (it.carried && r.end > r.begin) {
-        spdlog::info("rank {}: pass {} of logical batch {} continued an epoch this process did "
-                     "not run (resumed): idle",
-                     group->rank(), it.pass, b);
+        spdlog::info(
+            "rank {}: pass {} of logical batch {} continued an epoch this process did "
+            "not run (resumed): idle",
+            group->rank(), it.pass, b);
       }
     }
     auto t0 = Clock::now();
@@ -133,6 +134,7 @@ double Trainer::State::train_epoch_distributed(std::int64_t epoch, StageTimes& t
       opt.metrics->add_iteration();
       opt.metrics->set_loss(l);
     }
+    publish_memory_traffic();
     loss_sum += l;
     progress.update(static_cast<std::int64_t>(t) + 1, events, l);
   }
@@ -240,9 +242,10 @@ Trainer::State& Trainer::State::evaluator() {
 
 bool Trainer::State::after_epoch_stop() {
   // Rank 0 validates meanwhile: the wait covers its evaluation, not one collective.
-  group->barrier(std::chrono::milliseconds(
-      static_cast<std::int64_t>(opt.collective_timeout_s * 60 * 1000)));
-  std::vector<torch::Tensor> flag{torch::zeros({1}, torch::TensorOptions().dtype(torch::kLong).device(device))};
+  group->barrier(
+      std::chrono::milliseconds(static_cast<std::int64_t>(opt.collective_timeout_s * 60 * 1000)));
+  std::vector<torch::Tensor> flag{
+      torch::zeros({1}, torch::TensorOptions().dtype(torch::kLong).device(device))};
   if (writer() && cfg.optim.patience > 0 && meta.stale_epochs >= cfg.optim.patience) {
     flag[0].fill_(1);
   }

@@ -17,6 +17,9 @@
 #include "checkpoint.hpp"
 #include "disttgl/common/error.hpp"
 #include "disttgl/common/interrupt.hpp"
+#include "disttgl/metrics/trainer_metrics.hpp"
+#include "disttgl/trainer/dist/process_group.hpp"
+#include "disttgl/trainer/dist/schedule.hpp"
 #include "disttgl/trainer/eval/metrics.hpp"
 #include "disttgl/trainer/memory/daemon_memory_store.hpp"
 #include "disttgl/trainer/memory/memory_backend.hpp"
@@ -25,9 +28,6 @@
 #include "disttgl/trainer/train/device.hpp"
 #include "disttgl/trainer/train/pipeline.hpp"
 #include "disttgl/trainer/train/progress.hpp"
-#include "disttgl/trainer/dist/process_group.hpp"
-#include "disttgl/trainer/dist/schedule.hpp"
-#include "disttgl/metrics/trainer_metrics.hpp"
 #include "disttgl/trainer/train/trainer.hpp"
 
 namespace disttgl::trainer {
@@ -56,22 +56,46 @@ struct StageTimes {
   void add(metrics::Stage stage, double seconds) {
     using metrics::Stage;
     switch (stage) {
-      case Stage::kSample: sample += seconds; break;
-      case Stage::kGather: gather += seconds; break;
-      case Stage::kWait: wait += seconds; break;
-      case Stage::kMemoryRead: memory_read += seconds; break;
-      case Stage::kForward: forward += seconds; break;
-      case Stage::kBackward: backward += seconds; break;
-      case Stage::kAllreduce: allreduce += seconds; break;
-      case Stage::kOptimizer: optimizer += seconds; break;
-      case Stage::kMemoryWrite: write_back += seconds; break;
+      case Stage::kSample:
+        sample += seconds;
+        break;
+      case Stage::kGather:
+        gather += seconds;
+        break;
+      case Stage::kWait:
+        wait += seconds;
+        break;
+      case Stage::kMemoryRead:
+        memory_read += seconds;
+        break;
+      case Stage::kForward:
+        forward += seconds;
+        break;
+      case Stage::kBackward:
+        backward += seconds;
+        break;
+      case Stage::kAllreduce:
+        allreduce += seconds;
+        break;
+      case Stage::kOptimizer:
+        optimizer += seconds;
+        break;
+      case Stage::kMemoryWrite:
+        write_back += seconds;
+        break;
     }
     if (sink != nullptr) sink->observe(stage, seconds);
   }
   json to_json() const {
-    return {{"sample", sample},       {"gather", gather},         {"host_to_device", host_to_device},
-            {"wait", wait},           {"memory_read", memory_read}, {"forward", forward},
-            {"backward", backward},   {"allreduce", allreduce},   {"optimizer", optimizer},
+    return {{"sample", sample},
+            {"gather", gather},
+            {"host_to_device", host_to_device},
+            {"wait", wait},
+            {"memory_read", memory_read},
+            {"forward", forward},
+            {"backward", backward},
+            {"allreduce", allreduce},
+            {"optimizer", optimizer},
             {"write_back", write_back}};
   }
 };
@@ -110,11 +134,14 @@ struct Trainer::State {
   std::int64_t held_batch = -1;
   // This rank's traffic in the last distributed epoch (metrics.jsonl's "traffic").
   struct Traffic {
-    // Socket bytes leave out rows that move through the daemon's shared memory; rows count
+    // Bytes count frames and the rows moved through the daemon's shared memory; rows count
     // what the memory group's daemon serves and takes whatever the transport.
     std::int64_t iterations = 0, allreduce_bytes = 0, memory_bytes_sent = 0,
                  memory_bytes_received = 0, memory_rows_read = 0, memory_rows_written = 0;
   } traffic;
+
+  // Daemon bytes already added to the Prometheus counters (publish_memory_traffic).
+  std::uint64_t published_sent = 0, published_received = 0;
 
   bool distributed() const { return group != nullptr; }
   // Rank 0's in-process replica for exact evaluation of a distributed run.
@@ -216,7 +243,8 @@ struct Trainer::State {
     if (!opt.pretrain_static) {
       MemoryBackendOptions mo;
       mo.daemon_address = opt.memory_daemon;
-      mo.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(opt.memory_timeout_s * 1000));
+      mo.timeout =
+          std::chrono::milliseconds(static_cast<std::int64_t>(opt.memory_timeout_s * 1000));
       mo.num_nodes = ds.num_nodes;
       mo.memory_dim = m.memory_dim;
       mo.mail_dim = m.mail_dim();
@@ -256,17 +284,17 @@ struct Trainer::State {
       po.rank = lc.rank;
       po.world_size = lc.world_size;
       po.device = device;
-      po.timeout = std::chrono::milliseconds(
-          static_cast<std::int64_t>(opt.collective_timeout_s * 1000));
+      po.timeout =
+          std::chrono::milliseconds(static_cast<std::int64_t>(opt.collective_timeout_s * 1000));
       po.prefix = lc.store_prefix();
       po.local_addr = lc.local_addr;
       group = std::make_unique<ProcessGroup>(po);
       // Every rank starts from rank 0's weights (as DDP does).
       std::vector<torch::Tensor> params = model->parameters();
       group->broadcast(params, 0);
-      spdlog::info("rank {} of {} (memory group {}, slot {}, shard {}; layout {}) over {}",
-                   lc.rank, lc.world_size, place.group, place.slot, place.shard,
-                   to_string(lc.layout), group->backend_name());
+      spdlog::info("rank {} of {} (memory group {}, slot {}, shard {}; layout {}) over {}", lc.rank,
+                   lc.world_size, place.group, place.slot, place.shard, to_string(lc.layout),
+                   group->backend_name());
     }
     sample = std::make_unique<SampleStage>(ds, sampler.get(), negatives);
     gather = std::make_unique<GatherStage>(store.get(), std::move(tables), device);
@@ -301,7 +329,8 @@ struct Trainer::State {
   // Training-negative stream of an epoch: fresh draws every epoch, fixed by the run's seed.
   // Epoch parallelism's pass p > 0 (DistTGL's j negative sets) draws its own set.
   std::uint64_t train_negative_seed(std::int64_t epoch, std::int32_t pass = 0) const {
-    const std::uint64_t seed = opt.seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(epoch) + 1;
+    const std::uint64_t seed =
+        opt.seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(epoch) + 1;
     return pass == 0 ? seed : seed ^ (0xD1B54A32D192ED03ULL * static_cast<std::uint64_t>(pass));
   }
 
@@ -330,6 +359,7 @@ struct Trainer::State {
     });
     for (std::int64_t b = 0; b < batches; ++b) {
       throw_if_stop_requested();  // between batches: nothing half-written
+      if (opt.metrics != nullptr) opt.metrics->set_queue_depth(prefetch.queued());
       auto t = Clock::now();
       GatheredBatch batch = prefetch.next();
       times.add(metrics::Stage::kWait, since(t));
@@ -337,7 +367,21 @@ struct Trainer::State {
       gather->await_memory(batch);
       times.add(metrics::Stage::kMemoryRead, since(t));
       compute(batch, b);
+      publish_memory_traffic();
     }
+  }
+
+  // Adds the bytes moved to and from the memory daemon since the last call to the
+  // Prometheus counters (nothing without a daemon or metrics).
+  void publish_memory_traffic() {
+    if (opt.metrics == nullptr) return;
+    const auto* daemon = dynamic_cast<const DaemonMemoryStore*>(store.get());
+    if (daemon == nullptr) return;
+    const std::uint64_t sent = daemon->bytes_sent(), received = daemon->bytes_received();
+    opt.metrics->add_memory_traffic(static_cast<std::int64_t>(sent - published_sent),
+                                    static_cast<std::int64_t>(received - published_received));
+    published_sent = sent;
+    published_received = received;
   }
 
   // One epoch over the training split. Returns the mean loss.
@@ -417,6 +461,7 @@ struct Trainer::State {
     StageTimes times;
     run_batches(begin, end, batches, n_neg, cfg.eval.negative_seed, times,
                 [&](GatheredBatch& batch, std::int64_t b) {
+                  if (opt.metrics != nullptr) opt.metrics->add_evaluation_batch();
                   const ModelOutputs out = forward(batch);
                   write_back(memory(), batch, out);
                   auto pos = out.pos_logits.to(torch::kCPU, torch::kFloat64).contiguous();
@@ -425,7 +470,8 @@ struct Trainer::State {
                   const auto* q = neg.data_ptr<double>();
                   const std::int64_t n = batch.end - batch.begin;
                   std::vector<double> bp(p, p + n), bn(static_cast<std::size_t>(n));
-                  for (std::int64_t i = 0; i < n; ++i) bn[static_cast<std::size_t>(i)] = q[i * n_neg];
+                  for (std::int64_t i = 0; i < n; ++i)
+                    bn[static_cast<std::size_t>(i)] = q[i * n_neg];
                   batch_ap.add(bp, bn);
                   pos_all.insert(pos_all.end(), bp.begin(), bp.end());
                   neg1_all.insert(neg1_all.end(), bn.begin(), bn.end());

@@ -43,8 +43,8 @@ struct ReadResult {
 /// that does not fit a slot, or a read when every read slot is leased, goes over the socket.
 struct SharedMemoryOptions {
   bool enabled = false;
-  std::uint64_t slot_bytes = 0;    ///< size of each slot
-  std::uint32_t read_slots = 4;    ///< reads in flight or held by the caller at once
+  std::uint64_t slot_bytes = 0;  ///< size of each slot
+  std::uint32_t read_slots = 4;  ///< reads in flight or held by the caller at once
 };
 
 class DaemonClient {
@@ -102,7 +102,8 @@ class DaemonClient {
   bool shared_memory() const;
   const std::string& shared_memory_status() const;
 
-  /// Bytes sent and received on this connection so far (headers included).
+  /// Bytes sent and received so far: frames on the connection (headers included) plus the
+  /// rows moved through the shared-memory segment.
   std::uint64_t bytes_sent() const;
   std::uint64_t bytes_received() const;
 

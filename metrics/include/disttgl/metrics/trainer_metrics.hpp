@@ -15,26 +15,19 @@
 #include <cstdint>
 #include <string>
 
-namespace disttgl::metrics {
+#include "disttgl/metrics/labels.hpp"
 
-/// Who is exposing: the constant labels of every series.
-struct ProcessLabels {
-  std::string job = "disttgl";
-  std::string role = "trainer";  ///< trainer, memory-daemon or launcher
-  int rank = 0;                  ///< global rank (-1: none, e.g. the launcher)
-  int memory_group = 0;          ///< DistTGL's g (-1: none)
-  std::string layout = "i=1,j=1,k=1";
-};
+namespace disttgl::metrics {
 
 /// Stages of one training iteration (the `stage` label of the iteration histogram).
 enum class Stage : int {
-  kSample,       ///< temporal neighbour sampling and negatives
-  kGather,       ///< features, blocks and the memory read request (with host-to-device)
-  kWait,         ///< the compute thread waiting for the prefetched batch
-  kMemoryRead,   ///< waiting for the memory rows (the daemon's round trip)
+  kSample,      ///< temporal neighbour sampling and negatives
+  kGather,      ///< features, blocks and the memory read request (with host-to-device)
+  kWait,        ///< the compute thread waiting for the prefetched batch
+  kMemoryRead,  ///< waiting for the memory rows (the daemon's round trip)
   kForward,
   kBackward,
-  kAllreduce,    ///< the gradient all-reduce (distributed runs)
+  kAllreduce,  ///< the gradient all-reduce (distributed runs)
   kOptimizer,
   kMemoryWrite,  ///< the memory and mailbox write-back
 };
@@ -62,6 +55,7 @@ class TrainerMetrics {
   void add_memory_traffic(std::int64_t sent_bytes, std::int64_t received_bytes);
   void add_allreduce_bytes(std::int64_t bytes);
   void set_queue_depth(std::int64_t batches);  ///< prefetched batches waiting
+  void add_evaluation_batch();                 ///< one batch of validation/test evaluation
 
  private:
   prometheus::Counter* events_;
@@ -75,6 +69,7 @@ class TrainerMetrics {
   prometheus::Counter* memory_received_;
   prometheus::Counter* allreduce_;
   prometheus::Gauge* queue_depth_;
+  prometheus::Counter* evaluation_batches_;
 };
 
 }  // namespace disttgl::metrics

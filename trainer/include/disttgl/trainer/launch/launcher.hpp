@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <ostream>
 #include <string>
 #include <utility>
@@ -16,8 +17,8 @@
 namespace disttgl::trainer {
 
 struct ProcessSpec {
-  std::string label;               ///< output prefix: "rank 0", "daemon 1"
-  std::vector<std::string> argv;   ///< argv[0] is the program (a path)
+  std::string label;                                     ///< output prefix: "rank 0", "daemon 1"
+  std::vector<std::string> argv;                         ///< argv[0] is the program (a path)
   std::vector<std::pair<std::string, std::string>> env;  ///< added to the launcher's own
   /// A daemon: must stay up until the workers finish; then it is stopped with SIGTERM.
   bool daemon = false;
@@ -25,10 +26,17 @@ struct ProcessSpec {
   std::string wait_for_file;
 };
 
+/// What the caller learns while processes run (the launcher's metrics); either may be empty.
+struct ProcessHooks {
+  std::function<void(const ProcessSpec&)> started;
+  /// `ok`: it exited 0, or it was a daemon stopped because the trainers were done.
+  std::function<void(const ProcessSpec&, int exit_code, bool ok)> exited;
+};
+
 struct LaunchOutcome {
-  int exit_code = 0;     ///< 0, or the first failure's code (128+signal when killed)
-  std::string failed;    ///< label of the first process that failed ("" when none)
-  std::string message;   ///< one line for the user
+  int exit_code = 0;    ///< 0, or the first failure's code (128+signal when killed)
+  std::string failed;   ///< label of the first process that failed ("" when none)
+  std::string message;  ///< one line for the user
 };
 
 /// Starts `processes` in order (a process with wait_for_file waits for that file first),
@@ -37,6 +45,7 @@ struct LaunchOutcome {
 /// everything. SIGINT/SIGTERM to the launcher are forwarded to every child.
 LaunchOutcome run_processes(const std::vector<ProcessSpec>& processes, std::ostream& out,
                             std::chrono::milliseconds grace = std::chrono::seconds(10),
-                            std::chrono::milliseconds start_timeout = std::chrono::seconds(30));
+                            std::chrono::milliseconds start_timeout = std::chrono::seconds(30),
+                            const ProcessHooks& hooks = {});
 
 }  // namespace disttgl::trainer

@@ -49,12 +49,17 @@ class Unreachable(CheckError):
 
 def load_dashboard(path):
     try:
-        with open(path) as f:
-            return json.load(f)
+        with open(path, encoding="utf-8") as f:
+            dash = json.load(f)
     except OSError as e:
         raise CheckError(f"{path}: cannot read: {e.strerror}")
+    except UnicodeDecodeError as e:
+        raise CheckError(f"{path}: not UTF-8 text: {e}")
     except json.JSONDecodeError as e:
         raise CheckError(f"{path}: not valid JSON: {e}")
+    if not isinstance(dash, dict):
+        raise CheckError(f"{path}: a dashboard is a JSON object, this is {type(dash).__name__}")
+    return dash
 
 
 def walk_panels(panels):
@@ -206,8 +211,13 @@ def main():
     a = ap.parse_args()
     try:
         dash = load_dashboard(a.dashboard)
-        overrides = dict(v.split("=", 1) for v in a.var if "=" in v)
-        overrides["job"] = a.job
+        bad = [v for v in a.var if "=" not in v]
+        if bad:
+            raise CheckError(f"--var: {bad[0]!r} is not NAME=VALUE")
+        # Values go inside PromQL string literals: escape what would end or break them.
+        overrides = {k: v.replace("\\", "\\\\").replace('"', '\\"')
+                     for k, v in (x.split("=", 1) for x in a.var)}
+        overrides["job"] = a.job.replace("\\", "\\\\").replace('"', '\\"')
         variables = {v.get("name") for v in dash.get("templating", {}).get("list", [])}
         raw = load_queries(a.dashboard, dash)
         if not raw:
@@ -236,6 +246,9 @@ def main():
                     errors.append(f"panel {title!r}: {err}\n    expr: {e}")
     except CheckError as err:
         errors = [str(err)]
+    except (AttributeError, TypeError, KeyError) as err:
+        # A JSON document of the wrong shape (panels that are not a list, a numeric expr...).
+        errors = [f"not a Grafana dashboard of the expected shape ({type(err).__name__}: {err})"]
     if errors:
         errors = list(dict.fromkeys(errors))  # several targets of a panel often share a fault
         print(f"{a.dashboard}: {len(errors)} problem(s):", *errors, sep="\n  ", file=sys.stderr)

@@ -27,9 +27,11 @@ def number(v):
 def read_metrics(path):
     rows = []
     try:
-        lines = path.read_text().splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as e:
         fail(f"{path}: cannot read: {e.strerror}")
+    except UnicodeDecodeError as e:
+        fail(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})")
     for no, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -53,9 +55,11 @@ def subtitle(run):
     if not path.exists():
         return None
     try:
-        s = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+        s = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         fail(f"{path}: cannot read: {e}")
+    if not isinstance(s, dict):
+        fail(f"{path}: expected a JSON object, got {type(s).__name__}")
     parts = []
     name = (s.get("dataset") or {}).get("name") if isinstance(s.get("dataset"), dict) else None
     if name:
@@ -116,13 +120,15 @@ def main():
     ax_eps.set_ylim(bottom=0)  # from zero, so run-to-run noise does not look like a trend
     ax_eps.set_xlabel("epoch")
     ax_eps.xaxis.get_major_locator().set_params(integer=True)
+    if len(rows) < 3:  # a short run: one tick per epoch, not fractional ones
+        ax_eps.set_xticks([r["epoch"] for r in rows])
     for ax in (ax_loss, ax_val, ax_eps):
         ax.grid(alpha=0.3)
     fig.tight_layout()
 
     out = a.output or a.run_dir / "run.png"
     try:
-        fig.savefig(out, dpi=100)
+        fig.savefig(out, dpi=100, format="png")  # exactly this file name, always a PNG
     except OSError as e:
         fail(f"{out}: cannot write: {e.strerror}")
     print(out)

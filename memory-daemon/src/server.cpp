@@ -376,6 +376,7 @@ void Server::dispatch(const std::shared_ptr<Connection>& conn, const FrameHeader
 
 void Server::attach_shared_memory(const std::shared_ptr<Connection>& conn,
                                   const FrameHeader& header, std::span<const std::byte> payload) {
+  const auto received = std::chrono::steady_clock::now();
   const AttachShm request = decode_attach_shm(payload);
   if (!conn->is_unix()) {
     throw ProtocolError(ErrorCode::kMalformed,
@@ -386,7 +387,9 @@ void Server::attach_shared_memory(const std::shared_ptr<Connection>& conn,
   conn->send_with_fd(MsgType::kAttachShmOk, header.request_id,
                      encode_i64(static_cast<std::int64_t>(segment->bytes())), segment->fd());
   segment->release_fd();  // the client has its own descriptor now; the mapping stays
-  counters_.record(MsgType::kAttachShm, true);
+  counters_.record(
+      MsgType::kAttachShm, true,
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
   spdlog::info("{}: shared-memory data plane attached ({} read slots + {} write slot of {} bytes)",
                conn->describe(), request.read_slots, request.write_slots, request.slot_bytes);
   conn->shm = std::move(segment);

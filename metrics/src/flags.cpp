@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <cmath>
+#include <stdexcept>
+
 #include "disttgl/common/error.hpp"
 
 namespace disttgl::metrics {
@@ -20,7 +23,18 @@ void add_metrics_flags(CLI::App& app, MetricsFlags& flags) {
   app.add_option("--metrics-linger", flags.linger_seconds,
                  "seconds to keep serving /metrics after the work ends, so that a short job's "
                  "final values are scraped (default 0)")
-      ->check(CLI::Range(0.0, 86400.0));
+      ->check(CLI::Validator(
+          [](const std::string& text) -> std::string {
+            // CLI::Range lets NaN through; a linger must be a real number of seconds.
+            try {
+              std::size_t used = 0;
+              const double v = std::stod(text, &used);
+              if (used == text.size() && std::isfinite(v) && v >= 0 && v <= 86400) return "";
+            } catch (const std::exception&) {
+            }
+            return "must be a number of seconds in [0, 86400], got '" + text + "'";
+          },
+          "SECONDS", "seconds"));
 }
 
 std::unique_ptr<MetricsServer> serve_metrics(const MetricsFlags& flags,
@@ -33,12 +47,16 @@ std::unique_ptr<MetricsServer> serve_metrics(const MetricsFlags& flags,
   std::unique_ptr<MetricsServer> server;
   try {
     server = std::make_unique<MetricsServer>(o, std::move(registry));
-  } catch (const ConfigError& e) {
+  } catch (const PortInUse& e) {
     if (flags.port >= 0) throw;  // the user asked for this port: it must work
-    spdlog::warn("/metrics is off: {} (give --metrics-port)", e.what());
+    spdlog::warn(
+        "/metrics is off: {} (another process on this machine has the default port; "
+        "give --metrics-port)",
+        e.what());
     return nullptr;
   }
-  spdlog::info("metrics at http://{}:{}/metrics", o.address, server->port());
+  if (server->port() == 0) return nullptr;
+  spdlog::info("metrics at {}", server->url());
   return server;
 }
 

@@ -1,12 +1,17 @@
 #include "disttgl/metrics/server.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <prometheus/text_serializer.h>
+#include <pthread.h>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <cmath>
+#include <csignal>
 #include <thread>
 
 #include "disttgl/common/error.hpp"
@@ -48,16 +53,27 @@ class Session : public std::enable_shared_from_this<Session> {
   void answer() {
     response_.version(request_.version());
     response_.keep_alive(false);
-    if (request_.method() != http::verb::get || request_.target() != "/metrics") {
+    // The path without a query string: a scrape config's `params:` adds one.
+    const std::string_view target(request_.target().data(), request_.target().size());
+    const std::string_view path = target.substr(0, target.find('?'));
+    const bool get = request_.method() == http::verb::get;
+    const bool head = request_.method() == http::verb::head;
+    if (path != "/metrics") {
       response_.result(http::status::not_found);
       response_.set(http::field::content_type, "text/plain");
-      response_.body() = "only GET /metrics is served\n";
+      response_.body() = "only /metrics is served\n";
+    } else if (!get && !head) {
+      response_.result(http::status::method_not_allowed);
+      response_.set(http::field::allow, "GET, HEAD");
+      response_.set(http::field::content_type, "text/plain");
+      response_.body() = "only GET and HEAD are allowed\n";
     } else {
       response_.result(http::status::ok);
       response_.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
       response_.body() = prometheus::TextSerializer().Serialize(registry_->Collect());
     }
-    response_.prepare_payload();
+    response_.prepare_payload();  // HEAD: the length of the body GET would send, no body
+    if (head) response_.body().clear();
     stream_.expires_after(kSessionTimeout);
     http::async_write(stream_, response_,
                       [self = shared_from_this()](beast::error_code, std::size_t) {
@@ -75,6 +91,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace
 
+std::string url_host(const std::string& address) {
+  return address.find(':') != std::string::npos ? "[" + address + "]" : address;
+}
+
 struct MetricsServer::Impl {
   MetricsOptions options;
   std::shared_ptr<prometheus::Registry> registry;
@@ -86,6 +106,7 @@ struct MetricsServer::Impl {
   void accept() {
     acceptor->async_accept([this](beast::error_code ec, tcp::socket socket) {
       if (ec) return;  // closed at shutdown
+      ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);
       std::make_shared<Session>(std::move(socket), registry)->start();
       accept();
     });
@@ -113,12 +134,27 @@ MetricsServer::MetricsServer(const MetricsOptions& options,
     impl_->acceptor = std::make_unique<tcp::acceptor>(
         impl_->io, tcp::endpoint(address, static_cast<unsigned short>(port)));
   } catch (const boost::system::system_error& e) {
-    throw ConfigError(fmt::format("--metrics-port: {} on {} is in use or not allowed ({})", port,
-                                  options.address, e.code().message()));
+    const std::string where = url_host(options.address) + ":" + std::to_string(port);
+    if (e.code() == asio::error::address_in_use) {
+      throw PortInUse(fmt::format("--metrics-port: {} on {} is in use ({})", port, options.address,
+                                  e.code().message()));
+    }
+    throw ConfigError(fmt::format("--metrics-address/--metrics-port: cannot listen on {} ({})",
+                                  where, e.code().message()));
   }
+  // Not inherited by programs this process starts (the launcher's children): a child that
+  // outlived it would hold the port with nobody answering.
+  ::fcntl(impl_->acceptor->native_handle(), F_SETFD, FD_CLOEXEC);
   impl_->port = impl_->acceptor->local_endpoint().port();
   impl_->accept();
+  // The I/O thread takes no signals: they stay with the threads that handle them (the
+  // launcher reads SIGCHLD and SIGTERM through a signalfd, which works only while every
+  // thread blocks them).
+  sigset_t all, old_mask;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old_mask);
   impl_->thread = std::thread([this] { impl_->io.run(); });
+  ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
 }
 
 MetricsServer::~MetricsServer() {
@@ -130,8 +166,14 @@ MetricsServer::~MetricsServer() {
 
 int MetricsServer::port() const { return impl_->port; }
 
+std::string MetricsServer::url() const {
+  return fmt::format("http://{}:{}/metrics", url_host(impl_->options.address), impl_->port);
+}
+
 void MetricsServer::linger() const {
-  if (!impl_->acceptor || impl_->options.linger_seconds <= 0) return;
+  const double seconds = impl_->options.linger_seconds;
+  if (!impl_->acceptor || !(seconds > 0) || !std::isfinite(seconds)) return;
+  spdlog::info("serving {} for {} s more (--metrics-linger; a signal ends it)", url(), seconds);
   const auto until = std::chrono::steady_clock::now() +
                      std::chrono::duration<double>(impl_->options.linger_seconds);
   // Checks the stop flag a few times a second: a linger ends early on SIGINT/SIGTERM.

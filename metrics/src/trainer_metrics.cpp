@@ -1,6 +1,7 @@
 #include "disttgl/metrics/trainer_metrics.hpp"
 
 #include <cmath>
+#include <limits>
 
 namespace disttgl::metrics {
 namespace {
@@ -42,9 +43,21 @@ TrainerMetrics::TrainerMetrics(prometheus::Registry& registry, const ProcessLabe
         &stages.Add({{"stage", stage_name(static_cast<Stage>(s))}}, stage_buckets());
   }
   epoch_ = gauge("disttgl_epoch", "Current training epoch (1-based).");
-  loss_ = gauge("disttgl_loss", "Mean training loss of the last iteration.");
-  val_ap_ = gauge("disttgl_validation_ap", "Validation average precision of the last epoch.");
-  val_mrr_ = gauge("disttgl_validation_mrr", "Validation mean reciprocal rank of the last epoch.");
+  // NaN until there is a value: a 0 would read as a real loss or AP.
+  const double none = std::numeric_limits<double>::quiet_NaN();
+  loss_ = gauge("disttgl_loss",
+                "Training loss of a recent iteration (the single-process loop reads it every "
+                "16 iterations; NaN before the first).");
+  loss_->Set(none);
+  // Only rank 0 validates (a distributed run validates on rank 0's replica).
+  if (labels.rank <= 0) {
+    val_ap_ = gauge("disttgl_validation_ap",
+                    "Validation average precision of the last epoch (NaN before the first).");
+    val_mrr_ = gauge("disttgl_validation_mrr",
+                     "Validation mean reciprocal rank of the last epoch (NaN when not computed).");
+    val_ap_->Set(none);
+    val_mrr_->Set(none);
+  }
   auto& traffic = prometheus::BuildCounter()
                       .Name("disttgl_memory_traffic_bytes_total")
                       .Help("Bytes between this trainer and its memory daemon, by direction.")
@@ -71,6 +84,7 @@ void TrainerMetrics::observe(Stage stage, double seconds) {
 void TrainerMetrics::set_epoch(std::int64_t epoch) { epoch_->Set(static_cast<double>(epoch)); }
 void TrainerMetrics::set_loss(double loss) { loss_->Set(loss); }
 void TrainerMetrics::set_validation(double ap, double mrr) {
+  if (val_ap_ == nullptr) return;  // a rank that does not validate
   val_ap_->Set(ap);
   if (!std::isnan(mrr)) val_mrr_->Set(mrr);
 }

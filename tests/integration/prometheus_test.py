@@ -7,7 +7,7 @@ Two jobs run at once on CollegeMsg, both scraped every second by `prometheus` on
 While they train: the events counter increases and rate() is positive. At the end (the trainers
 linger so the final values are scraped): every stage histogram has observations (the pipeline's
 wait in prom-single, the all-reduce in prom-launch), memory traffic is non-zero both ways and
-the trainer's and daemon's byte counts agree, the daemon answered exactly one READ and one
+the trainers' and daemons' byte counts agree (per memory group under launch), the daemon answered exactly one READ and one
 WRITE per trainer batch (training iterations + evaluation batches), no request failed, every
 /metrics passes `promtool check metrics`, and every dashboard query returns a series.
 
@@ -154,6 +154,14 @@ def check_launch(prom, work, base, stages_seen, dashboard, check_dashboard):
             stages_seen.add(labels["stage"])
     if scalar(prom, 'sum(disttgl_allreduce_bytes_total{job="prom-launch"})') <= 0:
         fail("no all-reduce bytes in the distributed run")
+    # Each memory group's trainers moved exactly what its daemon counts (snapshots included).
+    for trainer_dir, daemon_dir in (("to_daemon", "in"), ("from_daemon", "out")):
+        t = dict((l["memory_group"], v) for l, v in query(
+            prom, 'sum by (memory_group) (disttgl_memory_traffic_bytes_total{job="prom-launch", direction="%s"})' % trainer_dir))
+        d = dict((l["memory_group"], v) for l, v in query(
+            prom, 'sum by (memory_group) (disttgl_daemon_traffic_bytes_total{job="prom-launch", direction="%s"})' % daemon_dir))
+        if sorted(t) != ["0", "1"] or t != d or min(t.values()) <= 0:
+            fail("launch traffic %s by memory group: trainers %s, daemons %s" % (trainer_dir, t, d))
     expositions = [promtool_clean(base + i, "launch-%d" % i, work) for i in range(5)]
     expositions += [os.path.join(work, "single-trainer.prom"), os.path.join(work, "single-daemon.prom")]
     r = subprocess.run([sys.executable, check_dashboard, dashboard, "--exposition", *expositions,

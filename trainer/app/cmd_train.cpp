@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -283,11 +283,11 @@ void run_training(TrainArgs& a, bool pretrain) {
   if (launch.distributed() && launch.rank != 0) {
     // Ranks other than 0 write nothing: rank 0 owns the run directory.
     const TrainConfig config = build_config(a, launch);
-    resolve_device(config.runtime.device, "runtime.device (--device)");
+    const torch::Device device = resolve_device(config.runtime.device, "runtime.device (--device)");
+    // /metrics before the (possibly long) import: a bad port is reported at once.
+    const auto run_metrics = start_metrics(a, launch, device.str());
     const Dataset dataset = load_data(a.data, a.general);
     RunOptions opt = build_run_options(a, launch, pretrain);
-    const auto run_metrics = start_metrics(
-        a, launch, resolve_device(config.runtime.device, "runtime.device (--device)").str());
     opt.metrics = run_metrics ? run_metrics->trainer.get() : nullptr;
     Trainer trainer(dataset, config, opt);
     install_stop_handlers();
@@ -349,11 +349,13 @@ void run_training(TrainArgs& a, bool pretrain) {
     }
   }
   // The machine check before the (possibly long) import; the trainer repeats it.
-  resolve_device(config.runtime.device,
-                 !a.resume.empty() && a.device.empty()
-                     ? fmt::format("{}: runtime.device (--device runs it elsewhere)",
-                                   (fs::path(a.resume) / "config.yaml").string())
-                     : std::string("runtime.device (--device)"));
+  const torch::Device device = resolve_device(
+      config.runtime.device, !a.resume.empty() && a.device.empty()
+                                 ? fmt::format("{}: runtime.device (--device runs it elsewhere)",
+                                               (fs::path(a.resume) / "config.yaml").string())
+                                 : std::string("runtime.device (--device)"));
+  // /metrics before the import too: a bad port is reported at once.
+  const auto run_metrics = start_metrics(a, launch, device.str());
   const Dataset dataset = load_data(a.data, a.general);
   // A new run trains into a temporary sibling that replaces --output only on success, so a
   // failed run leaves an earlier run (or nothing) behind. A distributed run trains in
@@ -368,8 +370,6 @@ void run_training(TrainArgs& a, bool pretrain) {
   if (fresh) warn_about_abandoned_runs(out);
   RunOptions opt = build_run_options(a, launch, pretrain);
   opt.output_dir = work_dir;
-  const auto run_metrics = start_metrics(
-      a, launch, resolve_device(config.runtime.device, "runtime.device (--device)").str());
   opt.metrics = run_metrics ? run_metrics->trainer.get() : nullptr;
   Trainer trainer(dataset, config, opt);
   // From here a Ctrl-C or SIGTERM stops at the next batch boundary and unwinds below.

@@ -15,8 +15,9 @@
 
 namespace disttgl::metrics {
 
-// GET http://127.0.0.1:PORT/metrics with a plain socket; returns the body.
-inline std::string scrape(int port) {
+// Sends `request` (raw HTTP) to 127.0.0.1:PORT and returns the whole response ("" when the
+// connection is refused).
+inline std::string http_exchange(int port, const std::string& request) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -26,7 +27,6 @@ inline std::string scrape(int port) {
     ::close(fd);
     return "";
   }
-  const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
   (void)!::write(fd, request.data(), request.size());
   std::string response;
   char buf[4096];
@@ -34,6 +34,13 @@ inline std::string scrape(int port) {
     response.append(buf, static_cast<std::size_t>(n));
   }
   ::close(fd);
+  return response;
+}
+
+// GET http://127.0.0.1:PORT/metrics with a plain socket; returns the body.
+inline std::string scrape(int port) {
+  const std::string response =
+      http_exchange(port, "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
   const auto body = response.find("\r\n\r\n");
   return body == std::string::npos ? "" : response.substr(body + 4);
 }

@@ -7,7 +7,9 @@
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "disttgl/common/error.hpp"
 #include "disttgl/metrics/flags.hpp"
@@ -62,11 +64,45 @@ TEST(MetricsServer, PortZeroServesNothingAndATakenPortIsAClearError) {
     FAIL() << "a second server on port " << o.port << " started";
   } catch (const ConfigError& e) {
     const std::string expected =
-        "--metrics-port: " + std::to_string(o.port) + " on 127.0.0.1 is in use or not allowed";
+        "--metrics-port: " + std::to_string(o.port) + " on 127.0.0.1 is in use";
     EXPECT_EQ(std::string(e.what()).rfind(expected, 0), 0u) << e.what();
+    EXPECT_NE(dynamic_cast<const PortInUse*>(&e), nullptr) << "not a PortInUse";
   }
   o.address = "not-an-address";
-  EXPECT_THROW(MetricsServer(o, registry), ConfigError);
+  try {
+    MetricsServer bad(o, registry);
+    FAIL() << "a server on 'not-an-address' started";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("--metrics-address: 'not-an-address' is not an IP", 0),
+              0u)
+        << e.what();
+    EXPECT_EQ(dynamic_cast<const PortInUse*>(&e), nullptr) << "an address error is no PortInUse";
+  }
+}
+
+// What else a client may send: HEAD (headers only), a query string (a scrape config's
+// `params:`), another method (405) and another path (404).
+TEST(MetricsServer, AnswersHeadAndQueryStringsAndRefusesOtherMethodsAndPaths) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  prometheus::BuildGauge().Name("disttgl_epoch").Help("Epoch.").Register(*registry).Add({}).Set(3);
+  MetricsOptions o;
+  o.address = "127.0.0.1";
+  o.port = -1;
+  MetricsServer server(o, registry);
+  const auto ask = [&](const std::string& line) {
+    return http_exchange(server.port(), line + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  };
+  const std::string head = ask("HEAD /metrics");
+  EXPECT_EQ(head.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << head;
+  EXPECT_EQ(head.find("disttgl_epoch 3"), std::string::npos) << "HEAD sent a body:\n" << head;
+  const std::string query = ask("GET /metrics?module=x");
+  EXPECT_EQ(query.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << query;
+  EXPECT_NE(query.find("disttgl_epoch 3\n"), std::string::npos) << query;
+  const std::string post = ask("POST /metrics");
+  EXPECT_EQ(post.rfind("HTTP/1.1 405 Method Not Allowed\r\n", 0), 0u) << post;
+  EXPECT_NE(post.find("Allow: GET, HEAD\r\n"), std::string::npos) << post;
+  const std::string other = ask("GET /");
+  EXPECT_EQ(other.rfind("HTTP/1.1 404 Not Found\r\n", 0), 0u) << other;
 }
 
 // The flags' rule: a taken default port turns /metrics off (several processes on one
@@ -93,6 +129,29 @@ TEST(ServeMetrics, ATakenDefaultPortIsOffAndATakenGivenPortIsAnError) {
   }
   flags.port = 0;
   EXPECT_EQ(serve_metrics(flags, registry), nullptr);
+  // Only a taken port is shrugged off: a bad address is an error even on the default port.
+  flags.port = -1;
+  flags.default_port = -1;  // any free port: the address alone decides
+  flags.address = "not-an-ip";
+  EXPECT_THROW(serve_metrics(flags, registry), ConfigError);
+}
+
+// --metrics-linger takes a real number of seconds: NaN, negative and non-numbers are refused.
+TEST(MetricsFlags, LingerRefusesNanNegativeAndText) {
+  for (const std::string bad : {"nan", "-1", "inf", "1e9", "soon"}) {
+    CLI::App app;
+    MetricsFlags flags;
+    add_metrics_flags(app, flags);
+    std::vector<std::string> args{"--metrics-linger", bad};
+    std::reverse(args.begin(), args.end());  // CLI11 parses a reversed vector
+    EXPECT_THROW(app.parse(args), CLI::ValidationError) << bad;
+  }
+  CLI::App app;
+  MetricsFlags flags;
+  add_metrics_flags(app, flags);
+  std::vector<std::string> args{"2.5", "--metrics-linger"};
+  app.parse(args);
+  EXPECT_EQ(flags.linger_seconds, 2.5);
 }
 
 }  // namespace

@@ -46,8 +46,6 @@ TEST(TrainerMetrics, EveryFamilyIsExposedWithItsLabelsAndPassesPromtool) {
            "disttgl_iterations_total{" + l + "} 1",
            "disttgl_epoch{" + l + "} 2",
            "disttgl_loss{" + l + "} 0.75",
-           "disttgl_validation_ap{" + l + "} 0.86",
-           "disttgl_validation_mrr{" + l + "} 0.41",
            // prometheus-cpp writes the constant labels first, then the family's own.
            "disttgl_memory_traffic_bytes_total{" + l + ",direction=\"to_daemon\"} 1000",
            "disttgl_memory_traffic_bytes_total{" + l + ",direction=\"from_daemon\"} 2500",
@@ -63,6 +61,35 @@ TEST(TrainerMetrics, EveryFamilyIsExposedWithItsLabelsAndPassesPromtool) {
     EXPECT_NE(text.find(count), std::string::npos) << count;
   }
   EXPECT_NE(text.find("disttgl_build_info{device=\"cpu\","), std::string::npos) << text;
+  // Only rank 0 validates: rank 3 exposes no validation gauges at all (not a misleading 0).
+  EXPECT_EQ(text.find("disttgl_validation_"), std::string::npos) << text;
+  const auto [code, lint] = promtool(text);
+  EXPECT_EQ(code, 0) << lint;
+  EXPECT_EQ(lint, "") << lint;
+}
+
+// Rank 0's validation and the loss read NaN until they have a value (a 0 would look real);
+// a NaN MRR (validation without MRR) leaves the last MRR as it was.
+TEST(TrainerMetrics, RankZeroValidationAndLossAreNanUntilSet) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  ProcessLabels labels;
+  labels.job = "wiki";
+  TrainerMetrics m(*registry, labels, "0.1.0", "2.11.0", "cpu");
+  MetricsOptions o;
+  o.address = "127.0.0.1";
+  o.port = -1;
+  MetricsServer server(o, registry);
+  const std::string l =
+      "job=\"wiki\",layout=\"i=1,j=1,k=1\",memory_group=\"0\",rank=\"0\",role=\"trainer\"";
+  std::string text = scrape(server.port());
+  for (const char* name : {"disttgl_validation_ap", "disttgl_validation_mrr", "disttgl_loss"}) {
+    EXPECT_NE(text.find(std::string(name) + "{" + l + "} Nan\n"), std::string::npos) << text;
+  }
+  m.set_validation(0.86, 0.41);
+  m.set_validation(0.87, std::nan(""));
+  text = scrape(server.port());
+  EXPECT_NE(text.find("disttgl_validation_ap{" + l + "} 0.87\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("disttgl_validation_mrr{" + l + "} 0.41\n"), std::string::npos) << text;
   const auto [code, lint] = promtool(text);
   EXPECT_EQ(code, 0) << lint;
   EXPECT_EQ(lint, "") << lint;

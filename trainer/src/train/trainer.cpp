@@ -126,6 +126,7 @@ EvalMetrics Trainer::fit() {
       std::int64_t events = 0;
       s.train_epoch(epoch, times, seconds, events);
       s.share_group_memory(epoch);
+      s.publish_memory_traffic();  // the epoch's snapshot of the group's daemon
       if (s.after_epoch_stop()) break;
     }
     return {};
@@ -204,6 +205,7 @@ EvalMetrics Trainer::fit() {
     }
     detail::save_checkpoint(last.string(), *s.model, *s.optimizer, nullptr, s.meta, s.device,
                             s.collect_group_memory(epoch));
+    s.publish_memory_traffic();  // the epoch's snapshot of the group's daemon
     json line = {{"epoch", epoch},
                  {"loss", loss},
                  {"val", metrics_json(val)},

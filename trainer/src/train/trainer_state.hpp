@@ -362,7 +362,9 @@ struct Trainer::State {
       if (opt.metrics != nullptr) opt.metrics->set_queue_depth(prefetch.queued());
       auto t = Clock::now();
       GatheredBatch batch = prefetch.next();
-      times.add(metrics::Stage::kWait, since(t));
+      // Without a prefetch thread next() samples and gathers itself: that time is already
+      // in sample and gather, so there is no wait to count.
+      if (opt.pipeline_depth > 0) times.add(metrics::Stage::kWait, since(t));
       t = Clock::now();
       gather->await_memory(batch);
       times.add(metrics::Stage::kMemoryRead, since(t));

@@ -49,7 +49,8 @@ class TrainerMetrics {
   void observe(Stage stage, double seconds);
   void set_epoch(std::int64_t epoch);
   void set_loss(double loss);
-  void set_validation(double ap, double mrr);  ///< NaN MRR: not computed (left unchanged)
+  /// NaN MRR: not computed (left unchanged). Only rank 0 exposes validation (elsewhere a no-op).
+  void set_validation(double ap, double mrr);
   /// Bytes this trainer sent to / received from its memory daemon (socket and shared
   /// memory both count).
   void add_memory_traffic(std::int64_t sent_bytes, std::int64_t received_bytes);
@@ -63,8 +64,8 @@ class TrainerMetrics {
   std::array<prometheus::Histogram*, kStageCount> stages_{};
   prometheus::Gauge* epoch_;
   prometheus::Gauge* loss_;
-  prometheus::Gauge* val_ap_;
-  prometheus::Gauge* val_mrr_;
+  prometheus::Gauge* val_ap_ = nullptr;  // rank 0 only
+  prometheus::Gauge* val_mrr_ = nullptr;
   prometheus::Counter* memory_sent_;
   prometheus::Counter* memory_received_;
   prometheus::Counter* allreduce_;

@@ -25,9 +25,9 @@ void add_metrics_flags(CLI::App& app, MetricsFlags& flags);
 
 /// Starts /metrics for `registry` as `flags` say. Returns null when the port is 0, or when
 /// the port was left at its default and another process holds it (a warning is logged:
-/// several processes on one machine). Logs the URL it serves. Throws ConfigError for a port
-/// or address given on the command line that cannot be used ("--metrics-port: 9464 on
-/// 0.0.0.0 is in use or not allowed (...)").
+/// several processes on one machine). Logs the URL it serves. Throws PortInUse for a taken
+/// port given on the command line ("--metrics-port: 9464 on 0.0.0.0 is in use (...)") and
+/// ConfigError for an address that cannot be used, whatever the port.
 std::unique_ptr<MetricsServer> serve_metrics(const MetricsFlags& flags,
                                              std::shared_ptr<prometheus::Registry> registry);
 

@@ -50,7 +50,7 @@ struct Flags {
 
 // The constant labels of the daemon's series: what its flags fix (a label the first HELLO
 // would fix is left out rather than changed later).
-disttgl::metrics::ProcessLabels metric_labels(const Flags& f, const ServerOptions& o) {
+disttgl::metrics::ProcessLabels metric_labels(const ServerOptions& o) {
   disttgl::metrics::ProcessLabels l;
   l.job = o.group.job.value_or("");
   l.role = "memory-daemon";
@@ -59,7 +59,6 @@ disttgl::metrics::ProcessLabels metric_labels(const Flags& f, const ServerOption
   l.layout = o.group.layout ? disttgl::to_string(disttgl::ParallelLayout{
                                   o.group.layout->i, o.group.layout->j, o.group.layout->k})
                             : "";
-  (void)f;
   return l;
 }
 
@@ -170,7 +169,7 @@ int main(int argc, char** argv) {
     disttgl::log::init("memory-daemon", f.log_level);
     // /metrics (docs/observability.md): the daemon's families, served on their own thread.
     auto registry = std::make_shared<prometheus::Registry>();
-    disttgl::metrics::DaemonMetrics daemon_metrics(*registry, metric_labels(f, options),
+    disttgl::metrics::DaemonMetrics daemon_metrics(*registry, metric_labels(options),
                                                    DISTTGL_DAEMON_VERSION);
     const auto metrics_server = disttgl::metrics::serve_metrics(f.metrics, registry);
     if (metrics_server) options.group.metrics = &daemon_metrics;

@@ -1,0 +1,320 @@
+#include "disttgl/operator/reconcile.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <ctime>
+#include <map>
+
+namespace disttgl::op {
+namespace {
+
+// A pod the operator created may not be in its cache yet right after the create (watch lag):
+// a trainer missing for less than this after the trainers were created is not a failure.
+constexpr std::int64_t kVanishedGraceSeconds = 30;
+
+void set_condition(JobStatus& st, const std::string& type, bool value, const std::string& reason,
+                   const std::string& message, std::int64_t generation, std::int64_t now) {
+  const std::string status = value ? "True" : "False";
+  for (auto& c : st.conditions) {
+    if (c.type != type) continue;
+    if (c.status != status) c.last_transition_time = format_time(now);
+    c.status = status;
+    c.reason = reason;
+    c.message = message;
+    c.observed_generation = generation;
+    return;
+  }
+  if (!value && reason.empty()) return;  // a condition that never held need not be listed
+  st.conditions.push_back({type, status, reason, message, format_time(now), generation});
+}
+
+bool condition_true(const JobStatus& st, const std::string& type) {
+  const Condition* c = st.condition(type);
+  return c != nullptr && c->status == "True";
+}
+
+std::string failure_text(const ObservedPod& p) {
+  std::string role = p.role == "trainer" ? fmt::format("trainer rank {}", p.rank)
+                                         : fmt::format("memory daemon of group {}", p.group);
+  std::string why = p.reason.empty() ? p.phase : p.reason;
+  if (p.exit_code) why += fmt::format(", exit code {}", *p.exit_code);
+  return fmt::format("pod {} ({}) failed: {}", p.name, role, why);
+}
+
+struct Decider {
+  const Job& job;
+  const std::vector<ObservedPod>& pods;
+  std::int64_t now;
+  Actions a;
+  JobStatus& st = a.status;
+
+  void delete_pod(const ObservedPod& p) {
+    if (!p.deleting &&
+        std::find(a.delete_pods.begin(), a.delete_pods.end(), p.name) == a.delete_pods.end()) {
+      a.delete_pods.push_back(p.name);
+    }
+  }
+
+  // cleanPodPolicy at the end of the job: All, Running (pods still pending or running) or None.
+  void clean_up() {
+    const std::string& policy = job.spec.run_policy.clean_pod_policy;
+    for (const auto& p : pods) {
+      if (policy == "All" || (policy == "Running" && (p.phase == "Pending" || p.phase == "Running"))) {
+        delete_pod(p);
+      }
+    }
+  }
+
+  void finish(bool succeeded, const std::string& reason, const std::string& message) {
+    st.phase = succeeded ? "Succeeded" : "Failed";
+    st.completion_time = format_time(now);
+    set_condition(st, succeeded ? "Succeeded" : "Failed", true, reason, message, job.generation, now);
+    set_condition(st, "Running", false, reason, message, job.generation, now);
+    set_condition(st, "Restarting", false, reason, message, job.generation, now);
+    a.events.push_back({succeeded ? "Normal" : "Warning", reason, message});
+    clean_up();
+    if (job.spec.run_policy.ttl_after_finished_s) {
+      a.requeue_after_s = static_cast<double>(*job.spec.run_policy.ttl_after_finished_s);
+    }
+  }
+
+  void count(const std::vector<const ObservedPod*>& current) {
+    st.trainers = {job.spec.layout.world_size(), 0, 0, 0};
+    st.daemons = {job.spec.layout.k, 0, 0, 0};
+    for (const ObservedPod* p : current) {
+      RoleCounts& c = p->role == "trainer" ? st.trainers : st.daemons;
+      if (p->phase == "Running" && (p->role == "trainer" || p->ready)) ++c.ready;
+      if (p->phase == "Succeeded") ++c.succeeded;
+      if (p->phase == "Failed") ++c.failed;
+    }
+    st.ready = fmt::format("{}/{}", st.trainers.ready, st.trainers.desired);
+  }
+
+  void run() {
+    const JobSpec& s = job.spec;
+    st = job.status;
+    st.layout = to_string(s.layout);
+    st.observed_generation = job.generation;
+    if (job.deleting) return;  // the apiserver's garbage collector removes the children
+
+    if (st.finished()) {
+      clean_up();
+      if (s.run_policy.ttl_after_finished_s && !st.completion_time.empty()) {
+        const std::int64_t left =
+            parse_time(st.completion_time) + *s.run_policy.ttl_after_finished_s - now;
+        if (left <= 0) {
+          a.delete_job = true;
+        } else {
+          a.requeue_after_s = static_cast<double>(left);
+        }
+      }
+      return;
+    }
+
+    if (s.suspend) {
+      for (const auto& p : pods) delete_pod(p);
+      if (st.phase != "Suspended") {
+        a.events.push_back({"Normal", "Suspended", "the job is suspended: its pods are deleted"});
+      }
+      st.phase = "Suspended";
+      st.attempt_start_time.clear();  // the startup timeout starts again on resume
+      set_condition(st, "Suspended", true, "Suspended", "spec.suspend is true", job.generation, now);
+      set_condition(st, "Running", false, "Suspended", "spec.suspend is true", job.generation, now);
+      count({});
+      return;
+    }
+    if (st.phase == "Suspended") {
+      set_condition(st, "Suspended", false, "Resumed", "spec.suspend is false", job.generation, now);
+      st.phase = "Starting";
+    }
+    if (st.start_time.empty()) st.start_time = format_time(now);
+    if (st.attempt_start_time.empty()) st.attempt_start_time = format_time(now);
+    if (st.phase.empty() || st.phase == "Pending") st.phase = "Starting";
+
+    if (s.run_policy.active_deadline_s &&
+        now - parse_time(st.start_time) >= *s.run_policy.active_deadline_s) {
+      return finish(false, "DeadlineExceeded",
+                    fmt::format("the job ran longer than spec.runPolicy.activeDeadlineSeconds ({} s)",
+                                *s.run_policy.active_deadline_s));
+    }
+
+    // Pods of older attempts go; the current attempt's are sorted by role and index.
+    std::map<int, const ObservedPod*> daemons, trainers;
+    std::vector<const ObservedPod*> current;
+    for (const auto& p : pods) {
+      if (p.attempt != st.attempt) {
+        delete_pod(p);
+        continue;
+      }
+      current.push_back(&p);
+      if (p.role == "memory-daemon") daemons[p.group] = &p;
+      if (p.role == "trainer") trainers[p.rank] = &p;
+    }
+    count(current);
+
+    // A failed, evicted or deleted pod of the current attempt restarts the whole group.
+    const ObservedPod* failed = nullptr;
+    for (const ObservedPod* p : current) {
+      const bool daemon_done = p->role == "memory-daemon" && p->phase == "Succeeded" &&
+                               st.trainers.succeeded < st.trainers.desired;
+      if (p->phase == "Failed" || p->deleting || daemon_done) {
+        failed = p;
+        break;
+      }
+    }
+    std::optional<ObservedPod> vanished;
+    const Condition* daemons_ready = st.condition("DaemonsReady");
+    if (failed == nullptr && daemons_ready != nullptr && daemons_ready->status == "True" &&
+        !trainers.empty() && now - parse_time(daemons_ready->last_transition_time) >= kVanishedGraceSeconds) {
+      for (int r = 0; r < s.layout.world_size() && !vanished; ++r) {
+        if (trainers.count(r) == 0) {
+          ObservedPod gone;
+          gone.name = trainer_pod_name(job, st.attempt, r);
+          gone.role = "trainer";
+          gone.rank = r;
+          gone.attempt = st.attempt;
+          gone.phase = "Deleted";
+          gone.reason = "Deleted";
+          vanished = gone;
+        }
+      }
+    }
+    if (failed == nullptr && vanished) failed = &*vanished;
+    if (failed != nullptr) return restart_or_fail(*failed, current);
+
+    // Daemons first, then (once every daemon is Ready) the trainers.
+    for (int g = 0; g < s.layout.k; ++g) {
+      if (daemons.count(g) == 0) a.create_pods.push_back(daemon_pod(job, st.attempt, g));
+    }
+    const bool all_daemons_ready = st.daemons.ready == s.layout.k;
+    if (all_daemons_ready) {
+      if (!condition_true(st, "DaemonsReady")) {
+        a.events.push_back({"Normal", "DaemonsReady",
+                            fmt::format("{} memory daemon(s) ready; starting {} trainer(s)",
+                                        s.layout.k, s.layout.world_size())});
+      }
+      set_condition(st, "DaemonsReady", true, "DaemonsReady",
+                    fmt::format("{}/{} memory daemons ready", st.daemons.ready, s.layout.k),
+                    job.generation, now);
+      for (int r = 0; r < s.layout.world_size(); ++r) {
+        if (trainers.count(r) == 0) a.create_pods.push_back(trainer_pod(job, st.attempt, r));
+      }
+    } else if (trainers.empty()) {
+      set_condition(st, "DaemonsReady", false, "WaitingForDaemons",
+                    fmt::format("{}/{} memory daemons ready", st.daemons.ready, s.layout.k),
+                    job.generation, now);
+    }
+    if (!a.create_pods.empty() && !condition_true(st, "Created")) {
+      set_condition(st, "Created", true, "PodsCreated",
+                    fmt::format("attempt {}: creating pods", st.attempt), job.generation, now);
+    }
+
+    if (st.trainers.succeeded == st.trainers.desired) {
+      return finish(true, "Succeeded",
+                    fmt::format("all {} trainers succeeded (attempt {})", st.trainers.desired,
+                                st.attempt));
+    }
+    const bool all_running = st.trainers.ready + st.trainers.succeeded == st.trainers.desired &&
+                             st.daemons.ready == st.daemons.desired;
+    if (all_running) {
+      if (st.phase != "Running") {
+        a.events.push_back({"Normal", "Running",
+                            fmt::format("attempt {}: {} trainers and {} memory daemons running",
+                                        st.attempt, st.trainers.desired, st.daemons.desired)});
+      }
+      st.phase = "Running";
+      set_condition(st, "Running", true, "AllPodsRunning",
+                    fmt::format("attempt {}: every pod runs", st.attempt), job.generation, now);
+      set_condition(st, "Restarting", false, "AllPodsRunning", "", job.generation, now);
+      return;
+    }
+    st.phase = "Starting";
+    const std::int64_t started = parse_time(st.attempt_start_time);
+    const std::int64_t left = started + s.run_policy.startup_timeout_s - now;
+    if (left <= 0) return startup_timeout(current);
+    a.requeue_after_s = static_cast<double>(left);
+  }
+
+  void startup_timeout(const std::vector<const ObservedPod*>& current) {
+    std::string why;
+    int waiting = 0;
+    for (const ObservedPod* p : current) {
+      if (p->phase == "Running" || p->phase == "Succeeded") continue;
+      ++waiting;
+      if (why.size() < 600) {
+        why += fmt::format("; {}: {}", p->name,
+                           p->unschedulable ? "unschedulable: " + p->scheduling_message : p->phase);
+      }
+    }
+    const int missing = st.trainers.desired + st.daemons.desired - static_cast<int>(current.size());
+    if (missing > 0) why += fmt::format("; {} pod(s) not created (waiting for the daemons)", missing);
+    finish(false, "StartupTimeout",
+           fmt::format("attempt {}: {} pod(s) not running after spec.runPolicy."
+                       "startupTimeoutSeconds ({} s){}",
+                       st.attempt, waiting + std::max(missing, 0),
+                       job.spec.run_policy.startup_timeout_s, why));
+  }
+
+  void restart_or_fail(const ObservedPod& p, const std::vector<const ObservedPod*>& current) {
+    Failure f;
+    f.pod = p.name;
+    f.role = p.role;
+    f.rank = p.rank;
+    f.reason = p.reason.empty() ? (p.deleting ? "Deleted" : p.phase) : p.reason;
+    f.exit_code = p.exit_code;
+    f.time = format_time(now);
+    st.last_failure = f;
+    const std::string what = failure_text(p);
+    const int limit = job.spec.run_policy.max_group_restarts;
+    if (st.restarts >= limit) {
+      return finish(false, "RestartLimitExceeded",
+                    fmt::format("{}; the group was restarted {} time(s), spec.runPolicy."
+                                "maxGroupRestarts is {}",
+                                what, st.restarts, limit));
+    }
+    for (const ObservedPod* c : current) delete_pod(*c);
+    ++st.attempt;
+    ++st.restarts;
+    st.attempt_start_time = format_time(now);
+    st.phase = "Restarting";
+    const std::string message =
+        fmt::format("{}; restarting every pod as attempt {} (restart {} of {})", what, st.attempt,
+                    st.restarts, limit);
+    set_condition(st, "Restarting", true, "PodFailed", message, job.generation, now);
+    set_condition(st, "Running", false, "PodFailed", message, job.generation, now);
+    set_condition(st, "DaemonsReady", false, "Restarting", message, job.generation, now);
+    a.events.push_back({"Warning", "GroupRestart", message});
+    count({});
+  }
+};
+
+}  // namespace
+
+std::string format_time(std::int64_t unix_seconds) {
+  const std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::int64_t parse_time(const std::string& text) {
+  std::tm tm{};
+  const char* end = ::strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (end == nullptr) return -1;
+  return static_cast<std::int64_t>(::timegm(&tm));
+}
+
+Actions reconcile(const Job& job, const std::vector<ObservedPod>& pods, bool service_exists,
+                  std::int64_t now) {
+  Decider d{job, pods, now, {}};
+  d.run();
+  if (!service_exists && !job.deleting && !d.st.finished() && !job.spec.suspend) {
+    d.a.create_service = headless_service(job);
+  }
+  return std::move(d.a);
+}
+
+}  // namespace disttgl::op

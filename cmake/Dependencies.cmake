@@ -10,6 +10,7 @@ find_package(nlohmann_json 3.10 REQUIRED)
 find_package(yaml-cpp REQUIRED)
 find_package(ZLIB REQUIRED)
 find_package(prometheus-cpp CONFIG REQUIRED)  # Debian's prometheus-cpp-dev (1.0.1)
+find_package(OpenSSL REQUIRED)
 find_package(cpprestsdk CONFIG REQUIRED)       # Debian's libcpprest-dev (2.10.18): the operator's HTTP client
 
 # LibTorch: CMAKE_PREFIX_PATH carries torch.utils.cmake_prefix_path (the presets set it).

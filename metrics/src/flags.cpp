@@ -38,12 +38,14 @@ void add_metrics_flags(CLI::App& app, MetricsFlags& flags) {
 }
 
 std::unique_ptr<MetricsServer> serve_metrics(const MetricsFlags& flags,
-                                             std::shared_ptr<prometheus::Registry> registry) {
+                                             std::shared_ptr<prometheus::Registry> registry,
+                                             std::map<std::string, TextHandler> extra_paths) {
   if (flags.port == 0) return nullptr;
   MetricsOptions o;
   o.address = flags.address;
   o.port = flags.port < 0 ? flags.default_port : flags.port;
   o.linger_seconds = flags.linger_seconds;
+  o.extra_paths = std::move(extra_paths);
   std::unique_ptr<MetricsServer> server;
   try {
     server = std::make_unique<MetricsServer>(o, std::move(registry));

@@ -38,8 +38,9 @@ constexpr auto kSessionTimeout = std::chrono::seconds(10);
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, std::shared_ptr<prometheus::Registry> registry)
-      : stream_(std::move(socket)), registry_(std::move(registry)) {}
+  Session(tcp::socket socket, std::shared_ptr<prometheus::Registry> registry,
+          const std::map<std::string, TextHandler>* extra)
+      : stream_(std::move(socket)), registry_(std::move(registry)), extra_(extra) {}
 
   void start() {
     stream_.expires_after(kSessionTimeout);
@@ -58,7 +59,13 @@ class Session : public std::enable_shared_from_this<Session> {
     const std::string_view path = target.substr(0, target.find('?'));
     const bool get = request_.method() == http::verb::get;
     const bool head = request_.method() == http::verb::head;
-    if (path != "/metrics") {
+    const auto handler = extra_->find(std::string(path));
+    if (handler != extra_->end() && (get || head)) {
+      const auto [status, body] = handler->second();
+      response_.result(static_cast<http::status>(status));
+      response_.set(http::field::content_type, "text/plain");
+      response_.body() = body;
+    } else if (path != "/metrics") {
       response_.result(http::status::not_found);
       response_.set(http::field::content_type, "text/plain");
       response_.body() = "only /metrics is served\n";
@@ -84,6 +91,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   beast::tcp_stream stream_;
   std::shared_ptr<prometheus::Registry> registry_;
+  const std::map<std::string, TextHandler>* extra_;
   beast::flat_buffer buffer_;
   http::request<http::string_body> request_;
   http::response<http::string_body> response_;
@@ -107,7 +115,7 @@ struct MetricsServer::Impl {
     acceptor->async_accept([this](beast::error_code ec, tcp::socket socket) {
       if (ec) return;  // closed at shutdown
       ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);
-      std::make_shared<Session>(std::move(socket), registry)->start();
+      std::make_shared<Session>(std::move(socket), registry, &options.extra_paths)->start();
       accept();
     });
   }

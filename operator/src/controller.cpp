@@ -5,6 +5,7 @@
 
 #include <random>
 
+#include "disttgl/operator/operator_metrics.hpp"
 #include "disttgl/operator/watch.hpp"
 
 namespace disttgl::op {
@@ -38,9 +39,9 @@ void sleep_unless_stopped(double seconds, const std::atomic<bool>& stop) {
 }  // namespace
 
 Informer::Informer(KubeApi& api, std::string collection, std::string selector,
-                   std::function<void(const json&)> on_change)
+                   std::function<void(const json&)> on_change, std::function<void()> on_watch)
     : api_(api), collection_(std::move(collection)), selector_(std::move(selector)),
-      on_change_(std::move(on_change)) {}
+      on_change_(std::move(on_change)), on_watch_(std::move(on_watch)) {}
 
 void Informer::list() {
   const json l = api_.get(collection_ + (selector_.empty() ? "" : "?labelSelector=" + selector_));
@@ -103,6 +104,7 @@ void Informer::run(const std::atomic<bool>& stop) {
         rv = resource_version_;
       }
       ++restarts_;
+      if (on_watch_) on_watch_();
       WatchDecoder decoder("watch of " + collection_);
       const std::string path = fmt::format(
           "{}?watch=1&allowWatchBookmarks=true&timeoutSeconds={}&resourceVersion={}{}",
@@ -146,11 +148,19 @@ Controller::Controller(KubeApi& api, ControllerOptions options)
     const std::string job = m.value("labels", json::object()).value("disttgl.io/job", "");
     if (!job.empty()) enqueue(m.value("namespace", "") + "/" + job);
   };
-  jobs_ = std::make_unique<Informer>(api_, collection(options_.ns, "tgnnjobs"), "", job_key);
+  OperatorMetrics* m = options_.metrics;
+  const auto restarted = [m](const char* resource) -> std::function<void()> {
+    if (m == nullptr) return {};
+    return [m, resource] { m->watch_restart(resource); };
+  };
+  jobs_ = std::make_unique<Informer>(api_, collection(options_.ns, "tgnnjobs"), "", job_key,
+                                     restarted("tgnnjobs"));
   pods_ = std::make_unique<Informer>(api_, collection(options_.ns, "pods"),
-                                     "app.kubernetes.io/managed-by%3Ddisttgl-operator", owner_key);
+                                     "app.kubernetes.io/managed-by%3Ddisttgl-operator", owner_key,
+                                     restarted("pods"));
   services_ = std::make_unique<Informer>(api_, collection(options_.ns, "services"),
-                                         "app.kubernetes.io/name%3Ddisttgl", owner_key);
+                                         "app.kubernetes.io/name%3Ddisttgl", owner_key,
+                                         restarted("services"));
 }
 
 Controller::~Controller() { stop(); }
@@ -210,13 +220,19 @@ void Controller::work() {
     due_.erase(next);
     active_.insert(key);
     lock.unlock();
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto seconds = [&] {
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    };
     try {
       reconcile_key(key);
       ++reconciles_;
+      if (options_.metrics != nullptr) options_.metrics->reconciled(true, seconds());
       lock.lock();
       failures_.erase(key);
     } catch (const std::exception& e) {
       ++errors_;
+      if (options_.metrics != nullptr) options_.metrics->reconciled(false, seconds());
       lock.lock();
       const int n = ++failures_[key];
       const auto* api = dynamic_cast<const ApiError*>(&e);
@@ -229,8 +245,21 @@ void Controller::work() {
       lock.lock();
     }
     active_.erase(key);
+    if (options_.metrics != nullptr) {
+      options_.metrics->set_queue_depth(due_.size());
+      std::map<std::string, int> phases;
+      for (const json& j : jobs_->select([](const json&) { return true; })) {
+        const std::string p = j.value("status", json::object()).value("phase", "");
+        ++phases[p.empty() ? "Pending" : p];
+      }
+      options_.metrics->set_jobs(phases);
+    }
     cv_.notify_all();
   }
+}
+
+bool Controller::synced() const {
+  return jobs_->synced() && pods_->synced() && services_->synced();
 }
 
 void Controller::reconcile_key(const std::string& key) {

@@ -67,16 +67,17 @@ class CppRestTransport final : public KubeTransport {
         on_chunk(body);
         return r.status_code();
       }
-      auto body = r.body();
-      concurrency::streams::container_buffer<std::string> buf;
+      // The body buffer answers a read only once it holds all the bytes asked for (or ends):
+      // wait for one byte, then take whatever else has arrived, so that events reach the
+      // informer as they come rather than when 64 KB have piled up or the watch ends.
+      auto buf = r.body().streambuf();
+      std::vector<unsigned char> chunk(64 * 1024);
       for (;;) {
-        const std::size_t n = body.read(buf, 64 * 1024).get();
+        std::size_t n = buf.getn(chunk.data(), 1).get();
         if (n == 0) break;
-        std::string& s = buf.collection();
-        const bool go_on = on_chunk(s);
-        s.clear();
-        buf.seekpos(0, std::ios_base::out);
-        if (!go_on) break;
+        const std::size_t more = std::min<std::size_t>(buf.in_avail(), chunk.size() - 1);
+        if (more > 0) n += buf.getn(chunk.data() + 1, more).get();
+        if (!on_chunk(std::string_view(reinterpret_cast<const char*>(chunk.data()), n))) break;
       }
       return r.status_code();
     } catch (const std::exception& e) {

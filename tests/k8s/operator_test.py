@@ -13,9 +13,10 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from control_plane import ControlPlane  # noqa: E402
+from control_plane import ControlPlane, free_port  # noqa: E402
 
 JOB = {
     "apiVersion": "disttgl.io/v1alpha1", "kind": "TGNNJob",
@@ -77,7 +78,10 @@ def main():
         cp.kubectl("apply", "-f", os.path.join(root, "charts/disttgl/crds/tgnnjobs.disttgl.io.yaml"))
         cp.kubectl("wait", "--for", "condition=Established", "crd/tgnnjobs.disttgl.io", "--timeout=60s")
         log = open(os.path.join(cp.dir, "operator.log"), "w")
-        op = subprocess.Popen([operator, "--kubeconfig", cp.kubeconfig], stdout=log, stderr=subprocess.STDOUT)
+        mport = free_port()
+        op = subprocess.Popen([operator, "--kubeconfig", cp.kubeconfig, "--leader-election-namespace", "default",
+                               "--leader-election-id", "op-1", "--metrics-port", str(mport),
+                               "--metrics-address", "127.0.0.1"], stdout=log, stderr=subprocess.STDOUT)
         try:
             cp.kubectl("create", "-f", "-", input=json.dumps(JOB))
             # Daemons first.
@@ -134,6 +138,21 @@ def main():
             if row[1:5] != ["Succeeded", "i=1,j=1,k=2", "0/2", "1"]:
                 fail(f"kubectl get tgnn: {row}")
             print("succeeded:", " ".join(row), flush=True)
+            # The operator's own endpoints and the Lease it holds.
+            for path, body in (("/healthz", "ok"), ("/readyz", "ok")):
+                got = urllib.request.urlopen(f"http://127.0.0.1:{mport}{path}", timeout=5).read().decode()
+                if got.strip() != body:
+                    fail(f"{path}: {got!r}")
+            text = urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=5).read().decode()
+            for line in ('disttgl_operator_is_leader{role="operator"} 1', 'phase="Succeeded"} 1'):
+                if line not in text:
+                    fail(f"operator /metrics lacks {line!r}:\n" + "\n".join(l for l in text.splitlines() if "jobs" in l or "leader" in l))
+            ok = [l for l in text.splitlines() if l.startswith('disttgl_operator_reconciles_total') and 'outcome="ok"' in l]
+            if not ok or float(ok[0].split()[-1]) < 5:
+                fail(f"reconciles: {ok}")
+            lease = cp.get_json("lease", "disttgl-operator")
+            if lease["spec"]["holderIdentity"] != "op-1":
+                fail(f"lease holder: {lease['spec']}")
         finally:
             op.terminate()
             try:

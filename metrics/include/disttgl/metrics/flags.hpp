@@ -29,6 +29,7 @@ void add_metrics_flags(CLI::App& app, MetricsFlags& flags);
 /// port given on the command line ("--metrics-port: 9464 on 0.0.0.0 is in use (...)") and
 /// ConfigError for an address that cannot be used, whatever the port.
 std::unique_ptr<MetricsServer> serve_metrics(const MetricsFlags& flags,
-                                             std::shared_ptr<prometheus::Registry> registry);
+                                             std::shared_ptr<prometheus::Registry> registry,
+                                             std::map<std::string, TextHandler> extra_paths = {});
 
 }  // namespace disttgl::metrics

@@ -10,7 +10,10 @@
 
 #include <prometheus/registry.h>
 
+#include <functional>
+#include <map>
 #include <memory>
+#include <utility>
 #include <string>
 
 #include "disttgl/common/error.hpp"
@@ -21,10 +24,16 @@ namespace disttgl::metrics {
 /// 9464 is unassigned in Prometheus's default port allocations list.
 inline constexpr int kDefaultPort = 9464;
 
+/// A plain-text endpoint beside /metrics (e.g. /healthz): returns the HTTP status and body.
+using TextHandler = std::function<std::pair<int, std::string>()>;
+
 struct MetricsOptions {
   std::string address = "0.0.0.0";  ///< all interfaces (a pod's IP); 127.0.0.1 for local only
   int port = 0;                     ///< 0: no server; negative: any free port (tests)
   double linger_seconds = 0.0;      ///< keep serving this long after the work ends (seconds)
+  /// More GET paths served beside /metrics (the operator's /healthz and /readyz); called on
+  /// the server's I/O thread, so they must be thread-safe and quick.
+  std::map<std::string, TextHandler> extra_paths;
 };
 
 /// The port is held by another process (the one error a default port shrugs off).

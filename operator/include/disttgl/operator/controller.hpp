@@ -28,7 +28,7 @@ class Informer {
   /// `selector` a label selector ("" for all). `on_change` gets every added, changed or
   /// deleted object (deleted: with "deleted": true added at the top level).
   Informer(KubeApi& api, std::string collection, std::string selector,
-           std::function<void(const json&)> on_change);
+           std::function<void(const json&)> on_change, std::function<void()> on_watch = {});
 
   /// Lists, then watches until `stop`; call on its own thread.
   void run(const std::atomic<bool>& stop);
@@ -46,6 +46,7 @@ class Informer {
   KubeApi& api_;
   std::string collection_, selector_;
   std::function<void(const json&)> on_change_;
+  std::function<void()> on_watch_;
   mutable std::mutex mu_;
   std::map<std::string, json> objects_;  // by namespace/name
   std::string resource_version_;
@@ -53,9 +54,12 @@ class Informer {
   std::atomic<std::int64_t> restarts_{0}, relists_{0};
 };
 
+class OperatorMetrics;
+
 struct ControllerOptions {
   std::string ns;  ///< watch one namespace; "" = all
   int workers = 2;
+  OperatorMetrics* metrics = nullptr;  ///< null: none
   std::function<std::int64_t()> now = [] {
     return std::chrono::duration_cast<std::chrono::seconds>(
                std::chrono::system_clock::now().time_since_epoch())
@@ -71,6 +75,8 @@ class Controller {
   void start();
   /// Stops watching and working; waits for the threads.
   void stop();
+  /// True once every informer has listed.
+  bool synced() const;
   /// Reconciles done and failed so far.
   std::int64_t reconciles() const { return reconciles_.load(); }
   std::int64_t errors() const { return errors_.load(); }

@@ -47,8 +47,10 @@ void Informer::list() {
   const json l = api_.get(collection_ + (selector_.empty() ? "" : "?labelSelector=" + selector_));
   std::map<std::string, json> fresh;
   for (json item : l.value("items", json::array())) {
-    // A list's items carry no kind; keep the objects self-describing.
-    fresh[key_of(item)] = std::move(item);
+    // The key first: json's operator= takes its argument by value, and C++17 evaluates the
+    // right side of `a = b` before the left, so key_of(item) would see a moved-from item.
+    const std::string key = key_of(item);
+    fresh[key] = std::move(item);
   }
   std::vector<json> changed;
   {
@@ -123,7 +125,7 @@ void Informer::run(const std::atomic<bool>& stop) {
       need_list = true;
     } catch (const std::exception& e) {
       const double wait = backoff_s(++failures);
-      spdlog::warn("{} (retrying in {:.1f} s)", e.what(), wait);
+      spdlog::warn("informer of {}: {} (retrying in {:.1f} s)", collection_, e.what(), wait);
       sleep_unless_stopped(wait, stop);
       if (failures > 3) need_list = true;  // the resourceVersion may be long gone
     }

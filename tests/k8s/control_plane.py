@@ -71,14 +71,15 @@ class ControlPlane:
             f.write(f"{self.token},admin,admin-uid,system:masters\n")
         self.port = free_port()
         self.server = f"https://127.0.0.1:{self.port}"
-        self._spawn("kube-apiserver", [
+        self.apiserver_args = [
             f"--etcd-servers=http://127.0.0.1:{etcd_port}", "--bind-address=127.0.0.1",
             f"--secure-port={self.port}", "--advertise-address=127.0.0.1", f"--cert-dir={d}/certs",
             f"--service-account-issuer={self.server}", f"--service-account-key-file={d}/sa.pub",
             f"--service-account-signing-key-file={d}/sa.key", "--service-cluster-ip-range=10.0.0.0/24",
             f"--token-auth-file={d}/tokens.csv", "--authorization-mode=RBAC",
             "--disable-admission-plugins=ServiceAccount,TaintNodesByCondition",
-            "--allow-privileged=true", "--endpoint-reconciler-type=none"])
+            "--allow-privileged=true", "--endpoint-reconciler-type=none"]
+        self._spawn("kube-apiserver", self.apiserver_args)
         self.kubeconfig = f"{d}/kubeconfig"
         with open(self.kubeconfig, "w") as f:
             f.write(f"""apiVersion: v1
@@ -113,6 +114,17 @@ users: [{{name: admin, user: {{token: {self.token}}}}}]
                 last = e
             time.sleep(0.3)
         raise RuntimeError(f"kube-apiserver not ready within {timeout} s ({last})")
+
+    def restart_apiserver(self):
+        """Stops kube-apiserver (SIGTERM) and starts it again on the same port and etcd."""
+        for i, (name, p) in enumerate(self.procs):
+            if name == "kube-apiserver":
+                os.killpg(p.pid, signal.SIGTERM)
+                p.wait(timeout=30)
+                del self.procs[i]
+                break
+        self._spawn("kube-apiserver", self.apiserver_args)
+        self._wait_ready()
 
     def kubectl(self, *args, check=True, input=None):
         r = subprocess.run([os.path.join(self.bin, "kubectl"), f"--kubeconfig={self.kubeconfig}", *args],

@@ -91,7 +91,7 @@ if [ ! -s "$stages" ]; then
   if [ ! -d "$s" ]; then
     (cd "$dir" && GOFLAGS= go mod download "sigs.k8s.io/kwok@v$KWOK_VERSION")
   fi
-  for f in "$s"/node/fast/node-initialize.yaml "$s"/node/heartbeat-with-lease/*.yaml \
+  for f in "$s"/node/fast/node-initialize.yaml "$s"/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
            "$s"/pod/fast/pod-ready.yaml "$s"/pod/fast/pod-delete.yaml; do
     cat "$f"
     printf '\n---\n'

@@ -230,6 +230,14 @@ struct Decider {
       return;
     }
     st.phase = "Starting";
+    // Say at once why pods wait (the scheduler's reason), not only at the startup timeout.
+    for (const ObservedPod* p : current) {
+      if (p->unschedulable) {
+        set_condition(st, "Running", false, "Unschedulable",
+                      fmt::format("{}: {}", p->name, p->scheduling_message), job.generation, now);
+        break;
+      }
+    }
     const std::int64_t started = parse_time(st.attempt_start_time);
     const std::int64_t left = started + s.run_policy.startup_timeout_s - now;
     if (left <= 0) return startup_timeout(current);

@@ -26,12 +26,14 @@ def free_port():
 
 
 class ControlPlane:
-    def __init__(self, root, scheduler=False):
+    def __init__(self, root, scheduler=False, kwok=False):
         self.bin = os.path.join(root, ".deps", "k8s", "bin")
         for tool in ("etcd", "kube-apiserver", "kubectl"):
             if not os.access(os.path.join(self.bin, tool), os.X_OK):
                 raise RuntimeError(f"{self.bin}/{tool} is missing: run scripts/setup-k8s.sh")
         self.scheduler = scheduler
+        self.kwok = kwok
+        self.stages = os.path.join(root, ".deps", "k8s", "kwok-stages.yaml")
         self.procs = []
         self.dir = tempfile.mkdtemp(prefix="disttgl-k8s-")
         self.token = "disttgl-test-admin-token"
@@ -93,6 +95,24 @@ users: [{{name: admin, user: {{token: {self.token}}}}}]
         if self.scheduler:
             self._spawn("kube-scheduler", [f"--kubeconfig={self.kubeconfig}", "--leader-elect=false",
                                            "--bind-address=127.0.0.1", f"--secure-port={free_port()}"])
+        if self.kwok:
+            # kwok plays the kubelet of fake nodes (annotation kwok.x-k8s.io/node=fake): nodes
+            # become Ready and scheduled pods Running; it runs no containers.
+            self._spawn("kwok", [f"--kubeconfig={self.kubeconfig}", "-c", self.stages,
+                                 "--manage-all-nodes=false",
+                                 "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                                 "--node-ip=127.0.0.1", "--cidr=127.100.0.0/24",
+                                 f"--server-address=127.0.0.1:{free_port()}"])
+
+    def add_fake_node(self, name, gpus=0, cpu="32", memory="256Gi"):
+        capacity = {"cpu": cpu, "memory": memory, "pods": "110"}
+        if gpus:
+            capacity["nvidia.com/gpu"] = str(gpus)
+        node = {"apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": name, "annotations": {"kwok.x-k8s.io/node": "fake"},
+                             "labels": {"kubernetes.io/hostname": name, "type": "kwok"}},
+                "status": {"capacity": capacity, "allocatable": capacity}}
+        self.kubectl("create", "-f", "-", input=json.dumps(node))
 
     def _wait_ready(self, timeout=90):
         ctx = ssl.create_default_context()

@@ -271,6 +271,7 @@ std::optional<ObservedPod> parse_pod(const json& pod) {
   p.node = spec.value("nodeName", "");
   const json& status = pod.value("status", json::object());
   p.phase = status.value("phase", "Pending");
+  p.ip = status.value("podIP", "");
   p.reason = status.value("reason", "");  // e.g. Evicted
   for (const json& c : status.value("conditions", json::array())) {
     const std::string type = c.value("type", "");

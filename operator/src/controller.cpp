@@ -143,6 +143,7 @@ std::vector<json> Informer::select(const std::function<bool(const json&)>& keep)
 
 Controller::Controller(KubeApi& api, ControllerOptions options)
     : api_(api), options_(std::move(options)) {
+  if (!options_.fetch) options_.fetch = http_get_text;
   const auto job_key = [this](const json& o) { enqueue(key_of(o)); };
   // Children name their job in a label; a change to one is a reason to reconcile its job.
   const auto owner_key = [this](const json& o) {
@@ -297,7 +298,32 @@ void Controller::reconcile_key(const std::string& key) {
   const bool service = !services_->select([&](const json& o) {
                                      return key_of(o) == ns + "/" + service_name(job);
                                    }).empty();
-  const Actions a = reconcile(job, pods, service, options_.now());
+  // Progress from rank 0 of the current attempt, when it runs and has an address.
+  std::optional<Progress> progress;
+  for (const ObservedPod& p : pods) {
+    if (p.role != "trainer" || p.rank != 0 || p.attempt != job.status.attempt ||
+        p.phase != "Running" || p.ip.empty()) {
+      continue;
+    }
+    const std::string host = p.ip.find(':') != std::string::npos ? "[" + p.ip + "]" : p.ip;
+    try {
+      const std::string text =
+          options_.fetch(fmt::format("http://{}:{}/metrics", host, job.spec.metrics_port));
+      std::optional<ProgressReading> previous;
+      {
+        std::lock_guard lock(mu_);
+        if (auto it = readings_.find(key); it != readings_.end()) previous = it->second;
+      }
+      if (auto r = parse_progress(text, options_.now() * 1000, previous)) {
+        progress = r->progress;
+        std::lock_guard lock(mu_);
+        readings_[key] = *r;
+      }
+    } catch (const std::exception& e) {
+      spdlog::debug("progress of {} from {}: {}", key, p.name, e.what());
+    }
+  }
+  const Actions a = reconcile(job, pods, service, options_.now(), progress ? &*progress : nullptr);
   apply(job, a);
   if (a.requeue_after_s) enqueue(key, *a.requeue_after_s);
 }

@@ -98,6 +98,23 @@ class CppRestTransport final : public KubeTransport {
 
 }  // namespace
 
+std::string http_get_text(const std::string& url) {
+  http::client::http_client_config c;
+  c.set_timeout(std::chrono::seconds(2));
+  try {
+    http::client::http_client client(url, c);
+    http::http_response r = client.request(http::methods::GET).get();
+    if (r.status_code() != http::status_codes::OK) {
+      throw ApiError(fmt::format("GET {}: HTTP {}", url, r.status_code()), r.status_code());
+    }
+    return r.extract_utf8string(true).get();
+  } catch (const ApiError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw ApiError(fmt::format("GET {}: {}", url, e.what()), 0);
+  }
+}
+
 std::unique_ptr<KubeTransport> make_cpprest_transport(const ClusterConfig& config, double timeout_s) {
   return std::make_unique<CppRestTransport>(config, timeout_s);
 }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <ctime>
 #include <map>
 
@@ -299,6 +300,45 @@ struct Decider {
 
 }  // namespace
 
+std::optional<ProgressReading> parse_progress(const std::string& text, std::int64_t now_ms,
+                                              const std::optional<ProgressReading>& previous) {
+  ProgressReading r;
+  r.at_ms = now_ms;
+  bool any = false;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string_view line(text.data() + start, end - start);
+    start = end + 1;
+    if (line.empty() || line[0] == '#') continue;
+    const std::size_t name_end = line.find_first_of("{ ");
+    const std::size_t value_at = line.rfind(' ');
+    if (name_end == std::string_view::npos || value_at == std::string_view::npos) continue;
+    const std::string_view name = line.substr(0, name_end);
+    double value = 0;
+    try {
+      value = std::stod(std::string(line.substr(value_at + 1)));
+    } catch (const std::exception&) {
+      continue;
+    }
+    if (name == "disttgl_epoch") {
+      r.progress.epoch = static_cast<std::int64_t>(value);
+      any = true;
+    } else if (name == "disttgl_validation_ap" && !std::isnan(value)) {
+      r.progress.validation_ap = value;
+    } else if (name == "disttgl_events_trained_total") {
+      r.events_total = value;
+    }
+  }
+  if (!any) return std::nullopt;
+  if (previous && now_ms > previous->at_ms && r.events_total >= previous->events_total) {
+    r.progress.events_per_second =
+        (r.events_total - previous->events_total) * 1000.0 / static_cast<double>(now_ms - previous->at_ms);
+  }
+  return r;
+}
+
 std::string format_time(std::int64_t unix_seconds) {
   const std::time_t t = static_cast<std::time_t>(unix_seconds);
   std::tm tm{};
@@ -316,9 +356,19 @@ std::int64_t parse_time(const std::string& text) {
 }
 
 Actions reconcile(const Job& job, const std::vector<ObservedPod>& pods, bool service_exists,
-                  std::int64_t now) {
+                  std::int64_t now, const Progress* progress) {
   Decider d{job, pods, now, {}};
   d.run();
+  if (progress != nullptr && !d.st.finished() && d.st.phase != "Suspended") {
+    // The attempt's epoch only grows within an attempt; a fresh attempt reports its own.
+    if (progress->epoch) d.st.progress.epoch = progress->epoch;
+    if (progress->events_per_second) d.st.progress.events_per_second = progress->events_per_second;
+    if (progress->validation_ap) d.st.progress.validation_ap = progress->validation_ap;
+  }
+  if (d.st.phase == "Running") {
+    const double next = d.a.requeue_after_s.value_or(kProgressPeriodS);
+    d.a.requeue_after_s = std::min(next, kProgressPeriodS);
+  }
   if (!service_exists && !job.deleting && !d.st.finished() && !job.spec.suspend) {
     d.a.create_service = headless_service(job);
   }

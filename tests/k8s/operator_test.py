@@ -6,7 +6,11 @@ references; a failed trainer restarts the whole group as attempt 1 (status, last
 events say so); the job succeeds when every trainer has, its daemons are deleted, and `kubectl
 get tgnn` shows it.
 
-Usage: operator_test.py REPO_ROOT OPERATOR_BIN
+The job's progress comes from rank 0's /metrics: the test gives rank 0's pod the address
+127.0.0.1 and runs a real `disttgl-trainer train` serving /metrics there; the status then
+shows its epoch and validation AP.
+
+Usage: operator_test.py REPO_ROOT OPERATOR_BIN TRAINER_BIN DATASET
 """
 import json
 import os
@@ -73,7 +77,8 @@ def job_status(cp):
 
 
 def main():
-    root, operator = sys.argv[1], sys.argv[2]
+    root, operator, trainer, dataset = sys.argv[1:5]
+    JOB["spec"]["metricsPort"] = free_port()
     with ControlPlane(root) as cp:
         cp.kubectl("apply", "-f", os.path.join(root, "charts/disttgl/crds/tgnnjobs.disttgl.io.yaml"))
         cp.kubectl("wait", "--for", "condition=Established", "crd/tgnnjobs.disttgl.io", "--timeout=60s")
@@ -107,9 +112,30 @@ def main():
                     "DISTTGL_ATTEMPT": "0", "DISTTGL_RUN_DIR": "/run/disttgl/wiki", "DISTTGL_LOCAL_ADDR": None}
             if env != want:
                 fail(f"rank 1 environment: {env}")
-            for n in ("wiki-a0-rank-0", "wiki-a0-rank-1"):
-                running(cp, n)
+            running(cp, "wiki-a0-rank-1")
+            set_status(cp, "wiki-a0-rank-0", {"phase": "Running", "podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}],
+                                              "conditions": [{"type": "Ready", "status": "True"}]})
             st = wait("phase Running", lambda: (lambda s: s if s.get("phase") == "Running" else None)(job_status(cp)))
+            # Rank 0 for real: a short training run serving /metrics where rank 0's pod is.
+            run_dir = os.path.join(cp.dir, "rank0-run")
+            rank0 = subprocess.Popen([trainer, "train", "--data", dataset, "--epochs", "1", "--max-train-batches", "5",
+                                      "--threads", "1", "--metrics-port", str(JOB["spec"]["metricsPort"]),
+                                      "--metrics-address", "127.0.0.1", "--metrics-linger", "60", "--output", run_dir],
+                                     stdout=open(os.path.join(cp.dir, "rank0.log"), "w"), stderr=subprocess.STDOUT)
+            try:
+                wait("rank 0's run", lambda: os.path.exists(os.path.join(run_dir, "summary.json")), 120)
+                with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+                    val_ap = json.loads(f.readline())["val"]["ap"]
+                # Two readings (15 s apart) give the events rate.
+                st = wait("progress from rank 0", lambda: (lambda s: s if "validationAP" in s.get("progress", {}) and
+                                                           "eventsPerSecond" in s["progress"] else None)(job_status(cp)), 50)
+                pr = st["progress"]
+                if pr.get("epoch") != 1 or abs(pr["validationAP"] - val_ap) > 1e-9 or "eventsPerSecond" not in pr:
+                    fail(f"progress {pr}; rank 0 logged val AP {val_ap}")
+                print(f"progress from rank 0's /metrics: {pr}", flush=True)
+            finally:
+                rank0.terminate()
+                rank0.wait(timeout=30)
             print("running:", cp.kubectl("get", "tgnn", "wiki").stdout.splitlines()[-1], flush=True)
             # A trainer fails: the whole group restarts as attempt 1.
             terminated(cp, "wiki-a0-rank-1", 74)

@@ -153,7 +153,36 @@ TEST(Reconcile, EveryPodRunningIsRunning) {
   EXPECT_EQ(a.status.phase, "Running");
   EXPECT_EQ(a.status.ready, "2/2");
   EXPECT_EQ(a.status.condition("Running")->status, "True");
-  EXPECT_FALSE(a.requeue_after_s.has_value());
+  EXPECT_EQ(a.requeue_after_s, kProgressPeriodS);  // rank 0's progress is read again then
+  // Progress read from rank 0 lands in the status.
+  Progress p;
+  p.epoch = 3;
+  p.validation_ap = 0.91;
+  const Actions b = reconcile(job, daemons(0, "Running", true) + trainers(0, "Running"), true,
+                              kT0 + 20, &p);
+  EXPECT_EQ(b.status.progress.epoch, 3);
+  EXPECT_EQ(b.status.progress.validation_ap, 0.91);
+  EXPECT_FALSE(b.status.progress.events_per_second.has_value());
+}
+
+TEST(Progress, ReadsEpochValidationApAndTheEventsRateFromRankZerosMetrics) {
+  const std::string l = "{job=\"wiki\",layout=\"i=1,j=1,k=2\",memory_group=\"0\",rank=\"0\",role=\"trainer\"}";
+  const std::string first = "# HELP disttgl_epoch x\n# TYPE disttgl_epoch gauge\ndisttgl_epoch" + l +
+                            " 2\ndisttgl_validation_ap" + l + " Nan\ndisttgl_events_trained_total" + l +
+                            " 60000\n";
+  const auto a = parse_progress(first, 1000, std::nullopt);
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->progress.epoch, 2);
+  EXPECT_FALSE(a->progress.validation_ap.has_value());  // NaN: not validated yet
+  EXPECT_FALSE(a->progress.events_per_second.has_value());
+  const std::string second = "disttgl_epoch" + l + " 3\ndisttgl_validation_ap" + l +
+                             " 0.93\ndisttgl_events_trained_total" + l + " 90000\n";
+  const auto b = parse_progress(second, 16000, a);
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->progress.epoch, 3);
+  EXPECT_EQ(b->progress.validation_ap, 0.93);
+  EXPECT_DOUBLE_EQ(*b->progress.events_per_second, 2000.0);  // 30,000 events in 15 s
+  EXPECT_FALSE(parse_progress("# nothing here\nup 1\n", 0, std::nullopt).has_value());
 }
 
 TEST(Reconcile, AFailedTrainerRestartsTheWholeGroupAsTheNextAttempt) {

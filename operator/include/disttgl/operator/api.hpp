@@ -136,6 +136,7 @@ struct ObservedPod {
   bool ready = false;
   bool deleting = false;
   std::string node;
+  std::string ip;  ///< status.podIP ("" before it has one)
   std::optional<int> exit_code;  ///< of the first terminated container
   std::string reason;            ///< e.g. Error, OOMKilled, Evicted
   bool unschedulable = false;

@@ -60,6 +60,9 @@ struct ControllerOptions {
   std::string ns;  ///< watch one namespace; "" = all
   int workers = 2;
   OperatorMetrics* metrics = nullptr;  ///< null: none
+  /// Reads rank 0's /metrics (URL -> body; throws on failure). Default: an HTTP GET with a
+  /// 2 s timeout. Tests may replace it.
+  std::function<std::string(const std::string& url)> fetch;
   std::function<std::int64_t()> now = [] {
     return std::chrono::duration_cast<std::chrono::seconds>(
                std::chrono::system_clock::now().time_since_epoch())
@@ -98,6 +101,7 @@ class Controller {
   std::map<std::string, std::chrono::steady_clock::time_point> due_;  // key -> when
   std::set<std::string> active_;                                      // being reconciled
   std::map<std::string, int> failures_;                               // for backoff
+  std::map<std::string, ProgressReading> readings_;  // each job's last rank-0 /metrics reading
   std::atomic<std::int64_t> reconciles_{0}, errors_{0};
 };
 

@@ -53,6 +53,10 @@ class KubeTransport {
 std::unique_ptr<KubeTransport> make_cpprest_transport(const ClusterConfig& config,
                                                       double timeout_s = 30);
 
+/// GET of a plain-HTTP URL (a pod's /metrics) with a 2 s timeout; returns the body of a 200.
+/// Throws ApiError otherwise.
+std::string http_get_text(const std::string& url);
+
 class KubeApi {
  public:
   explicit KubeApi(std::unique_ptr<KubeTransport> transport) : t_(std::move(transport)) {}

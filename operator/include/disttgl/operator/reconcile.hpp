@@ -61,8 +61,23 @@ json daemon_pod(const Job& job, std::int64_t attempt, int group);
 json trainer_pod(const Job& job, std::int64_t attempt, int rank);
 json headless_service(const Job& job);
 
-/// Decides what to change. `now` in Unix seconds.
+/// Decides what to change. `now` in Unix seconds. `progress`: what rank 0's /metrics said
+/// (null when it could not be read; the last known progress stays).
 Actions reconcile(const Job& job, const std::vector<ObservedPod>& pods, bool service_exists,
-                  std::int64_t now);
+                  std::int64_t now, const Progress* progress = nullptr);
+
+/// Training progress from rank 0's /metrics text: disttgl_epoch, disttgl_validation_ap (NaN:
+/// none yet) and the events counter; events/s is the counter's rate since `previous` (the last
+/// reading, with its time `previous_at`), absent on the first reading.
+struct ProgressReading {
+  Progress progress;
+  double events_total = 0;
+  std::int64_t at_ms = 0;
+};
+std::optional<ProgressReading> parse_progress(const std::string& metrics_text, std::int64_t now_ms,
+                                              const std::optional<ProgressReading>& previous);
+
+/// How often a running job's progress is refreshed (seconds).
+inline constexpr double kProgressPeriodS = 15;
 
 }  // namespace disttgl::op

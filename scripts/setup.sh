@@ -4,7 +4,9 @@
 #   2. LibTorch from the PyPI `torch` wheel, pinned, in a virtualenv;
 #   3. the CUDA 13.0 toolkit pieces LibTorch's CMake config asks for (nvcc, crt, cccl, nvvm,
 #      runtime, cublas) plus cuDNN and NCCL, from NVIDIA's PyPI wheels, assembled into an
-#      ordinary toolkit layout so CMake's FindCUDAToolkit and nvcc find each other.
+#      ordinary toolkit layout so CMake's FindCUDAToolkit and nvcc find each other;
+#   5. kube-apiserver, etcd, kube-scheduler, kubectl, kwok and helm for the operator's tests
+#      (scripts/setup-k8s.sh, built from Go modules; about 15 minutes cold).
 # The virtualenv and toolkit live in a cache shared by every checkout on the machine
 # ($DISTTGL_CACHE, default ~/.cache/disttgl), keyed by the pins; the checkout gets links:
 #   .venv -> the virtualenv, .deps/torch -> the torch package (CMake prefix .deps/torch/share/cmake),
@@ -100,3 +102,6 @@ ln -sfn "$env_dir/cuda" .deps/cuda
 torch_dir=$("$env_dir/venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')
 ln -sfn "$torch_dir" .deps/torch
 log "done: CMake prefix $root/.deps/torch/share/cmake, CUDA root $root/.deps/cuda"
+
+# --- 5. A real Kubernetes control plane for the operator's tests (from Go modules) -------------
+scripts/setup-k8s.sh

@@ -178,8 +178,9 @@ json trainer_pod(const Job& job, std::int64_t attempt, int rank) {
     args.push_back(a);
   }
   for (const auto& a : s.extra_args) args.push_back(a);
-  // A restarted group continues the run (its last completed epoch) when one was checkpointed.
-  const bool resume = attempt > 0 && job.status.progress.epoch.value_or(0) > 0 &&
+  // A restarted group continues the run when rank 0 has validated (and so checkpointed) an
+  // epoch on a persistent volume; otherwise it starts over.
+  const bool resume = attempt > 0 && job.status.progress.validation_ap.has_value() &&
                       s.checkpoint_volume.has_value();
   args.push_back(resume ? "--resume" : "--output");
   args.push_back(run_dir);

@@ -89,6 +89,11 @@ def main():
         bad["metadata"]["name"] = "escape"
         bad["spec"]["dataset"]["path"] = "../etc/passwd"
         refused(cp, bad, "spec.dataset.path", "must not contain '..'")
+        # The shipped examples are valid (server-side dry run through the same schema and rules).
+        for name in sorted(os.listdir(os.path.join(root, "examples"))):
+            if name.endswith(".yaml"):
+                cp.kubectl("apply", "--dry-run=server", "-f", os.path.join(root, "examples", name))
+        print("examples/ pass the CRD's validation", flush=True)
         changed = copy.deepcopy(JOB)
         changed["spec"]["layout"]["k"] = 4
         refused(cp, changed, "spec.layout", "layout is immutable", action="replace")

@@ -216,6 +216,15 @@ TEST(Reconcile, AFailedTrainerRestartsTheWholeGroupAsTheNextAttempt) {
   EXPECT_TRUE(b.delete_pods.empty());
   EXPECT_EQ(names(b.create_pods), (std::vector<std::string>{"wiki-a1-daemon-0", "wiki-a1-daemon-1"}));
   EXPECT_EQ(b.create_pods[0]["metadata"]["labels"]["disttgl.io/attempt"], "1");
+  // Attempt 1's trainers resume the run once rank 0 had validated an epoch, else start over.
+  job.status = b.status;
+  const auto args_of = [&](const Job& j) {
+    return trainer_pod(j, 1, 0)["spec"]["containers"][0]["args"].dump();
+  };
+  EXPECT_NE(args_of(job).find("\"--output\",\"/run/disttgl/wiki\""), std::string::npos) << args_of(job);
+  job.status.progress.validation_ap = 0.9;
+  EXPECT_NE(args_of(job).find("\"--resume\",\"/run/disttgl/wiki\""), std::string::npos) << args_of(job);
+  EXPECT_EQ(env_of(trainer_pod(job, 1, 0), "DISTTGL_ATTEMPT"), "1");
 }
 
 TEST(Reconcile, AnEvictedDaemonAtTheRestartLimitFailsTheJobAndCleansUp) {

@@ -269,7 +269,24 @@ void Controller::reconcile_key(const std::string& key) {
   const auto slash = key.find('/');
   const std::string ns = key.substr(0, slash), name = key.substr(slash + 1);
   const auto found = jobs_->select([&](const json& o) { return key_of(o) == key; });
-  if (found.empty()) return;  // deleted: its children go with it (owner references)
+  if (found.empty()) {
+    // The job is gone. Its children are owned by it, but the garbage collector may not run
+    // (or lag): delete them here too, so no pod or Service is left behind.
+    const auto orphan = [&](const json& o) {
+      const json& m = o.value("metadata", json::object());
+      return m.value("namespace", "") == ns && !m.contains("deletionTimestamp") &&
+             m.value("labels", json::object()).value("disttgl.io/job", "") == name;
+    };
+    for (const json& p : pods_->select(orphan)) {
+      api_.remove(collection(ns, "pods") + "/" + p["metadata"].value("name", ""));
+    }
+    for (const json& svc : services_->select(orphan)) {
+      api_.remove(collection(ns, "services") + "/" + svc["metadata"].value("name", ""));
+    }
+    std::lock_guard lock(mu_);
+    readings_.erase(key);
+    return;
+  }
   Job job;
   try {
     job = parse_job(found[0]);

@@ -179,6 +179,12 @@ def main():
             lease = cp.get_json("lease", "disttgl-operator")
             if lease["spec"]["holderIdentity"] != "op-1":
                 fail(f"lease holder: {lease['spec']}")
+            # Deleting the job leaves no pod and no Service behind (no garbage collector runs here:
+            # the operator removes what it made).
+            cp.kubectl("delete", "tgnn", "wiki")
+            wait("no pod or service of the job", lambda: not pods(cp) and
+                 cp.kubectl("get", "service", "wiki", check=False).returncode != 0, 30)
+            print("deleted: no pod or service left", flush=True)
         finally:
             op.terminate()
             try:

@@ -304,6 +304,22 @@ TEST(Reconcile, PodsThatNeverStartFailTheJobWithTheSchedulersReason) {
   EXPECT_EQ(a.delete_pods, (std::vector<std::string>{"wiki-a0-daemon-0", "wiki-a0-daemon-1"}));
 }
 
+// A changed spec (here the epochs, which the CRD allows to change) does not disturb running
+// pods: the status records the new generation, nothing is recreated.
+TEST(Reconcile, ASpecChangeUpdatesObservedGenerationWithoutTouchingThePods) {
+  Job job = parse_job(manifest());
+  job.status = reconcile(job, {}, false, kT0).status;
+  job.status = reconcile(job, daemons(0, "Running", true), true, kT0 + 5).status;
+  job.generation = 2;
+  job.spec.epochs = 50;
+  const Actions a = reconcile(job, daemons(0, "Running", true) + trainers(0, "Running"), true, kT0 + 9);
+  EXPECT_TRUE(a.create_pods.empty());
+  EXPECT_TRUE(a.delete_pods.empty());
+  EXPECT_EQ(a.status.observed_generation, 2);
+  EXPECT_EQ(a.status.condition("Running")->observed_generation, 2);
+  EXPECT_EQ(a.status.phase, "Running");
+}
+
 TEST(Reconcile, PodsOfAnOlderAttemptAreDeleted) {
   Job job = parse_job(manifest());
   job.status.attempt = 2;

@@ -61,7 +61,10 @@ RoleSpec parse_role(const json& r, const std::string& field) {
 }
 
 json condition_json(const Condition& c) {
-  json j = {{"type", c.type}, {"status", c.status}, {"reason", c.reason}, {"message", c.message},
+  json j = {{"type", c.type},
+            {"status", c.status},
+            {"reason", c.reason},
+            {"message", c.message},
             {"observedGeneration", c.observed_generation}};
   if (!c.last_transition_time.empty()) j["lastTransitionTime"] = c.last_transition_time;
   return j;
@@ -147,7 +150,8 @@ Job parse_job(const json& o) {
     read_int(rp, "ttlSecondsAfterFinished", "spec.runPolicy.ttlSecondsAfterFinished",
              *spec.run_policy.ttl_after_finished_s);
   }
-  read_string(rp, "cleanPodPolicy", "spec.runPolicy.cleanPodPolicy", spec.run_policy.clean_pod_policy);
+  read_string(rp, "cleanPodPolicy", "spec.runPolicy.cleanPodPolicy",
+              spec.run_policy.clean_pod_policy);
   read_int(rp, "startupTimeoutSeconds", "spec.runPolicy.startupTimeoutSeconds",
            spec.run_policy.startup_timeout_s);
   if (const json* v = find(s, "suspend")) {
@@ -184,7 +188,8 @@ JobStatus parse_status(const json& st) {
     }
   }
   const json& rs = object_at(st, "replicaStatuses", "status.replicaStatuses");
-  for (auto [key, counts] : {std::pair{"trainer", &s.trainers}, std::pair{"memoryDaemon", &s.daemons}}) {
+  for (auto [key, counts] :
+       {std::pair{"trainer", &s.trainers}, std::pair{"memoryDaemon", &s.daemons}}) {
     const json& c = object_at(rs, key, std::string("status.replicaStatuses.") + key);
     read_int(c, "desired", "desired", counts->desired);
     read_int(c, "ready", "ready", counts->ready);
@@ -217,26 +222,25 @@ JobStatus parse_status(const json& st) {
 }
 
 json status_to_json(const JobStatus& s) {
-  json j = {{"phase", s.phase},
-            {"layout", s.layout},
-            {"ready", s.ready},
-            {"observedGeneration", s.observed_generation},
-            {"attempt", s.attempt},
-            {"restarts", s.restarts}};
+  json j = {{"phase", s.phase},     {"layout", s.layout},
+            {"ready", s.ready},     {"observedGeneration", s.observed_generation},
+            {"attempt", s.attempt}, {"restarts", s.restarts}};
   if (!s.start_time.empty()) j["startTime"] = s.start_time;
   if (!s.attempt_start_time.empty()) j["attemptStartTime"] = s.attempt_start_time;
   if (!s.completion_time.empty()) j["completionTime"] = s.completion_time;
   j["conditions"] = json::array();
   for (const auto& c : s.conditions) j["conditions"].push_back(condition_json(c));
   const auto counts = [](const RoleCounts& c) {
-    return json{{"desired", c.desired}, {"ready", c.ready}, {"succeeded", c.succeeded},
+    return json{{"desired", c.desired},
+                {"ready", c.ready},
+                {"succeeded", c.succeeded},
                 {"failed", c.failed}};
   };
   j["replicaStatuses"] = {{"trainer", counts(s.trainers)}, {"memoryDaemon", counts(s.daemons)}};
   if (s.last_failure) {
     const Failure& f = *s.last_failure;
-    j["lastFailure"] = {{"pod", f.pod}, {"role", f.role}, {"rank", f.rank}, {"reason", f.reason},
-                        {"time", f.time}};
+    j["lastFailure"] = {
+        {"pod", f.pod}, {"role", f.role}, {"rank", f.rank}, {"reason", f.reason}, {"time", f.time}};
     if (f.exit_code) j["lastFailure"]["exitCode"] = *f.exit_code;
   }
   json p = json::object();

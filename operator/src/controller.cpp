@@ -40,8 +40,11 @@ void sleep_unless_stopped(double seconds, const std::atomic<bool>& stop) {
 
 Informer::Informer(KubeApi& api, std::string collection, std::string selector,
                    std::function<void(const json&)> on_change, std::function<void()> on_watch)
-    : api_(api), collection_(std::move(collection)), selector_(std::move(selector)),
-      on_change_(std::move(on_change)), on_watch_(std::move(on_watch)) {}
+    : api_(api),
+      collection_(std::move(collection)),
+      selector_(std::move(selector)),
+      on_change_(std::move(on_change)),
+      on_watch_(std::move(on_watch)) {}
 
 void Informer::list() {
   const json l = api_.get(collection_ + (selector_.empty() ? "" : "?labelSelector=" + selector_));
@@ -108,9 +111,9 @@ void Informer::run(const std::atomic<bool>& stop) {
       ++restarts_;
       if (on_watch_) on_watch_();
       WatchDecoder decoder("watch of " + collection_);
-      const std::string path = fmt::format(
-          "{}?watch=1&allowWatchBookmarks=true&timeoutSeconds={}&resourceVersion={}{}",
-          collection_, kWatchTimeoutS, rv, query(selector_));
+      const std::string path =
+          fmt::format("{}?watch=1&allowWatchBookmarks=true&timeoutSeconds={}&resourceVersion={}{}",
+                      collection_, kWatchTimeoutS, rv, query(selector_));
       std::string error_body;
       const int status = api_.transport().stream(path, [&](std::string_view chunk) {
         for (const auto& e : decoder.feed(chunk)) apply(e.type, e.object);
@@ -118,7 +121,8 @@ void Informer::run(const std::atomic<bool>& stop) {
         return !stop.load();
       });
       if (status == 410) throw WatchExpired("watch of " + collection_ + ": HTTP 410 Gone");
-      if (status != 200) throw ApiError(fmt::format("watch of {}: HTTP {}", collection_, status), status);
+      if (status != 200)
+        throw ApiError(fmt::format("watch of {}: HTTP {}", collection_, status), status);
     } catch (const WatchExpired& e) {
       spdlog::info("{}; listing again", e.what());
       ++relists_;
@@ -169,7 +173,8 @@ Controller::Controller(KubeApi& api, ControllerOptions options)
 Controller::~Controller() { stop(); }
 
 std::string Controller::collection(const std::string& ns, const std::string& resource) const {
-  const std::string base = resource == "tgnnjobs" ? fmt::format("/apis/{}/{}", kGroup, kVersion) : "/api/v1";
+  const std::string base =
+      resource == "tgnnjobs" ? fmt::format("/apis/{}/{}", kGroup, kVersion) : "/api/v1";
   return ns.empty() ? fmt::format("{}/{}", base, resource)
                     : fmt::format("{}/namespaces/{}/{}", base, ns, resource);
 }
@@ -208,7 +213,8 @@ void Controller::work() {
     // The earliest due key that no other worker holds (one reconcile per job at a time).
     auto next = due_.end();
     for (auto it = due_.begin(); it != due_.end(); ++it) {
-      if (active_.count(it->first) == 0 && (next == due_.end() || it->second < next->second)) next = it;
+      if (active_.count(it->first) == 0 && (next == due_.end() || it->second < next->second))
+        next = it;
     }
     const bool synced = jobs_->synced() && pods_->synced() && services_->synced();
     if (next == due_.end() || !synced) {
@@ -295,12 +301,15 @@ void Controller::reconcile_key(const std::string& key) {
     JobStatus st = parse_status(found[0].value("status", json::object()));
     if (st.phase == "Failed") return;
     st.phase = "Failed";
-    api_.merge_patch(collection(ns, "tgnnjobs") + "/" + name + "/status",
-                     {{"status", {{"phase", "Failed"},
-                                  {"conditions", json::array({{{"type", "Failed"}, {"status", "True"},
-                                                               {"reason", "InvalidSpec"},
-                                                               {"message", e.what()},
-                                                               {"lastTransitionTime", format_time(options_.now())}}})}}}});
+    api_.merge_patch(
+        collection(ns, "tgnnjobs") + "/" + name + "/status",
+        {{"status",
+          {{"phase", "Failed"},
+           {"conditions", json::array({{{"type", "Failed"},
+                                        {"status", "True"},
+                                        {"reason", "InvalidSpec"},
+                                        {"message", e.what()},
+                                        {"lastTransitionTime", format_time(options_.now())}}})}}}});
     return;
   }
   const auto belongs = [&](const json& o) {
@@ -312,9 +321,9 @@ void Controller::reconcile_key(const std::string& key) {
   for (const json& p : pods_->select(belongs)) {
     if (auto op = parse_pod(p)) pods.push_back(*op);
   }
-  const bool service = !services_->select([&](const json& o) {
-                                     return key_of(o) == ns + "/" + service_name(job);
-                                   }).empty();
+  const bool service =
+      !services_->select([&](const json& o) { return key_of(o) == ns + "/" + service_name(job); })
+           .empty();
   // Progress from rank 0 of the current attempt, when it runs and has an address.
   std::optional<Progress> progress;
   for (const ObservedPod& p : pods) {
@@ -361,8 +370,11 @@ void Controller::apply(const Job& job, const Actions& a) {
                  {"kind", "Event"},
                  {"metadata", {{"generateName", job.name + "."}, {"namespace", job.ns}}},
                  {"involvedObject",
-                  {{"apiVersion", fmt::format("{}/{}", kGroup, kVersion)}, {"kind", kKind},
-                   {"name", job.name}, {"namespace", job.ns}, {"uid", job.uid}}},
+                  {{"apiVersion", fmt::format("{}/{}", kGroup, kVersion)},
+                   {"kind", kKind},
+                   {"name", job.name},
+                   {"namespace", job.ns},
+                   {"uid", job.uid}}},
                  {"type", e.type},
                  {"reason", e.reason},
                  {"message", e.message},

@@ -56,7 +56,8 @@ class CppRestTransport final : public KubeTransport {
     }
   }
 
-  int stream(const std::string& path, const std::function<bool(std::string_view)>& on_chunk) override {
+  int stream(const std::string& path,
+             const std::function<bool(std::string_view)>& on_chunk) override {
     http::http_request req(http::methods::GET);
     req.set_request_uri(path);
     authorize(req);
@@ -115,7 +116,8 @@ std::string http_get_text(const std::string& url) {
   }
 }
 
-std::unique_ptr<KubeTransport> make_cpprest_transport(const ClusterConfig& config, double timeout_s) {
+std::unique_ptr<KubeTransport> make_cpprest_transport(const ClusterConfig& config,
+                                                      double timeout_s) {
   return std::make_unique<CppRestTransport>(config, timeout_s);
 }
 
@@ -150,8 +152,8 @@ nlohmann::json KubeApi::create(const std::string& path, const nlohmann::json& ob
 }
 
 void KubeApi::remove(const std::string& path, const std::string& propagation) {
-  const nlohmann::json options = {{"kind", "DeleteOptions"}, {"apiVersion", "v1"},
-                                  {"propagationPolicy", propagation}};
+  const nlohmann::json options = {
+      {"kind", "DeleteOptions"}, {"apiVersion", "v1"}, {"propagationPolicy", propagation}};
   const HttpResponse r = call("DELETE", path, options.dump(), "application/json");
   if (r.status != 200 && r.status != 202 && r.status != 404) fail("DELETE", path, r);
 }

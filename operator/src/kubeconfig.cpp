@@ -51,7 +51,8 @@ YAML::Node named(const YAML::Node& list, const std::string& name, const std::str
 // A PEM from FIELD-data (base64) or FIELD (a file path, relative to the kubeconfig's folder).
 std::string pem(const YAML::Node& node, const std::string& field, const fs::path& dir,
                 const std::string& where) {
-  if (node[field + "-data"]) return base64(node[field + "-data"].as<std::string>(), where + "." + field + "-data");
+  if (node[field + "-data"])
+    return base64(node[field + "-data"].as<std::string>(), where + "." + field + "-data");
   if (node[field]) {
     fs::path p = node[field].as<std::string>();
     if (p.is_relative()) p = dir / p;
@@ -85,14 +86,15 @@ ClusterConfig load_kubeconfig(const std::string& path, const std::string& contex
     const std::string cluster_name = ctx["cluster"] ? ctx["cluster"].as<std::string>() : "";
     const std::string user_name = ctx["user"] ? ctx["user"].as<std::string>() : "";
     const std::string cw = fmt::format("{}: clusters[{}].cluster", path, cluster_name);
-    const YAML::Node cluster = named(root["clusters"], cluster_name, path + ": clusters")["cluster"];
+    const YAML::Node cluster =
+        named(root["clusters"], cluster_name, path + ": clusters")["cluster"];
     if (!cluster || !cluster["server"]) throw KubeconfigError(cw + ": no server");
     c.server = cluster["server"].as<std::string>();
     if (c.server.rfind("https://", 0) != 0 && c.server.rfind("http://", 0) != 0) {
       throw KubeconfigError(fmt::format("{}.server: '{}' is not an http(s) URL", cw, c.server));
     }
-    c.insecure_skip_tls_verify = cluster["insecure-skip-tls-verify"] &&
-                                 cluster["insecure-skip-tls-verify"].as<bool>();
+    c.insecure_skip_tls_verify =
+        cluster["insecure-skip-tls-verify"] && cluster["insecure-skip-tls-verify"].as<bool>();
     c.ca_pem = pem(cluster, "certificate-authority", dir, cw);
     const std::string uw = fmt::format("{}: users[{}].user", path, user_name);
     const YAML::Node user = named(root["users"], user_name, path + ": users")["user"];
@@ -102,7 +104,9 @@ ClusterConfig load_kubeconfig(const std::string& path, const std::string& contex
       c.client_cert_pem = pem(user, "client-certificate", dir, uw);
       c.client_key_pem = pem(user, "client-key", dir, uw);
       if (user["exec"] || user["auth-provider"]) {
-        throw KubeconfigError(uw + ": exec and auth-provider users are not supported (use a token or a client certificate)");
+        throw KubeconfigError(uw +
+                              ": exec and auth-provider users are not supported (use a token or a "
+                              "client certificate)");
       }
     }
     if (c.client_cert_pem.empty() != c.client_key_pem.empty()) {
@@ -122,7 +126,9 @@ ClusterConfig in_cluster_config(const std::function<const char*(const char*)>& g
   const char* host = getenv("KUBERNETES_SERVICE_HOST");
   const char* port = getenv("KUBERNETES_SERVICE_PORT");
   if (host == nullptr || port == nullptr || *host == '\0' || *port == '\0') {
-    throw KubeconfigError("in-cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set (not in a pod? give --kubeconfig)");
+    throw KubeconfigError(
+        "in-cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set (not in a "
+        "pod? give --kubeconfig)");
   }
   ClusterConfig c;
   const std::string h = host;
@@ -133,7 +139,8 @@ ClusterConfig in_cluster_config(const std::function<const char*(const char*)>& g
     throw KubeconfigError("in-cluster: " + c.token_file + " is empty");
   }
   c.ca_pem = read_text(account_dir + "/ca.crt", "in-cluster CA");
-  if (fs::exists(account_dir + "/namespace")) c.ns = trim(read_text(account_dir + "/namespace", "namespace"));
+  if (fs::exists(account_dir + "/namespace"))
+    c.ns = trim(read_text(account_dir + "/namespace", "namespace"));
   return c;
 }
 

@@ -11,7 +11,8 @@ std::string format_micro_time(std::int64_t us) {
   return format_time(us / 1000000).substr(0, 19) + fmt::format(".{:06d}Z", us % 1000000);
 }
 
-LeaderElector::LeaderElector(KubeApi& api, LeaseOptions options, std::function<std::int64_t()> now_us)
+LeaderElector::LeaderElector(KubeApi& api, LeaseOptions options,
+                             std::function<std::int64_t()> now_us)
     : api_(api), o_(std::move(options)), now_us_(std::move(now_us)) {}
 
 std::string LeaderElector::path() const {
@@ -30,9 +31,13 @@ bool LeaderElector::step() {
                         {"kind", "Lease"},
                         {"metadata", {{"name", o_.name}, {"namespace", o_.ns}}},
                         {"spec",
-                         {{"holderIdentity", o_.identity}, {"leaseDurationSeconds", o_.duration_s},
-                          {"acquireTime", stamp}, {"renewTime", stamp}, {"leaseTransitions", 0}}}};
-    return !api_.create(fmt::format("/apis/coordination.k8s.io/v1/namespaces/{}/leases", o_.ns), fresh)
+                         {{"holderIdentity", o_.identity},
+                          {"leaseDurationSeconds", o_.duration_s},
+                          {"acquireTime", stamp},
+                          {"renewTime", stamp},
+                          {"leaseTransitions", 0}}}};
+    return !api_.create(fmt::format("/apis/coordination.k8s.io/v1/namespaces/{}/leases", o_.ns),
+                        fresh)
                 .is_null();
   }
   json& spec = lease["spec"];

@@ -40,7 +40,8 @@ std::string default_identity() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"disttgl-operator: runs TGNNJobs (disttgl.io/v1alpha1) as memory-daemon and trainer pods"};
+  CLI::App app{
+      "disttgl-operator: runs TGNNJobs (disttgl.io/v1alpha1) as memory-daemon and trainer pods"};
   app.set_version_flag("--version", std::string("disttgl-operator ") + DISTTGL_VERSION);
   std::string kubeconfig, context, ns, log_level = "info", lease_ns, identity = default_identity();
   int workers = 2;
@@ -55,7 +56,8 @@ int main(int argc, char** argv) {
                  "replicas); default: no election, this process leads");
   app.add_option("--leader-election-id", identity, "this replica's identity in the Lease")
       ->capture_default_str();
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
   disttgl::metrics::add_metrics_flags(app, metrics_flags);
   try {
     app.parse(argc, argv);
@@ -66,13 +68,15 @@ int main(int argc, char** argv) {
   try {
     disttgl::log::init("operator", log_level);
     using namespace disttgl::op;
-    const ClusterConfig config = kubeconfig.empty()
-                                     ? in_cluster_config([](const char* n) { return std::getenv(n); })
-                                     : load_kubeconfig(kubeconfig, context);
+    const ClusterConfig config =
+        kubeconfig.empty() ? in_cluster_config([](const char* n) { return std::getenv(n); })
+                           : load_kubeconfig(kubeconfig, context);
     auto registry = std::make_shared<prometheus::Registry>();
     OperatorMetrics metrics(*registry, DISTTGL_VERSION);
     KubeApi api(make_cpprest_transport(config));
-    api.on_request = [&metrics](const std::string& verb, int code) { metrics.api_request(verb, code); };
+    api.on_request = [&metrics](const std::string& verb, int code) {
+      metrics.api_request(verb, code);
+    };
     ControllerOptions options;
     options.ns = ns;
     options.workers = workers;
@@ -96,8 +100,8 @@ int main(int argc, char** argv) {
     disttgl::install_stop_handlers();
     std::unique_ptr<LeaderElector> elector;
     if (!lease_ns.empty()) {
-      elector = std::make_unique<LeaderElector>(api, LeaseOptions{lease_ns, "disttgl-operator", identity, 15},
-                                                now_us);
+      elector = std::make_unique<LeaderElector>(
+          api, LeaseOptions{lease_ns, "disttgl-operator", identity, 15}, now_us);
     }
     spdlog::info("disttgl-operator {} as '{}': TGNNJobs in {} on {}", DISTTGL_VERSION, identity,
                  ns.empty() ? "all namespaces" : ns, config.server);

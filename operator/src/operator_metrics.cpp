@@ -46,7 +46,8 @@ OperatorMetrics::OperatorMetrics(prometheus::Registry& registry, const std::stri
                    .Help("TGNNJobs by status.phase.")
                    .Labels(c)
                    .Register(registry);
-  for (const char* p : {"Pending", "Starting", "Running", "Restarting", "Succeeded", "Failed", "Suspended"}) {
+  for (const char* p :
+       {"Pending", "Starting", "Running", "Restarting", "Succeeded", "Failed", "Suspended"}) {
     phases_[p] = &jobs.Add({{"phase", p}});
   }
   metrics::ProcessLabels l;

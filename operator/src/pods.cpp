@@ -76,12 +76,13 @@ json pod_base(const Job& job, const RoleSpec& role, const std::string& name, jso
 void add_placement(json& pod, const Job& job, int group, bool daemon) {
   json& spec = pod["spec"];
   if (spec.contains("affinity")) return;
-  const json same_group = {{"matchLabels",
-                            {{"disttgl.io/job", job.name}, {"disttgl.io/group", std::to_string(group)}}}};
+  const json same_group = {
+      {"matchLabels", {{"disttgl.io/job", job.name}, {"disttgl.io/group", std::to_string(group)}}}};
   const json other_groups = {
       {"matchLabels", {{"disttgl.io/job", job.name}, {"disttgl.io/role", "memory-daemon"}}},
-      {"matchExpressions",
-       json::array({{{"key", "disttgl.io/group"}, {"operator", "NotIn"}, {"values", json::array({std::to_string(group)})}}})}};
+      {"matchExpressions", json::array({{{"key", "disttgl.io/group"},
+                                         {"operator", "NotIn"},
+                                         {"values", json::array({std::to_string(group)})}}})}};
   const auto term = [](const json& selector, int weight) {
     return json{{"weight", weight},
                 {"podAffinityTerm",
@@ -171,10 +172,10 @@ json trainer_pod(const Job& job, std::int64_t attempt, int rank) {
     args.push_back("--config");
     args.push_back("/etc/disttgl/config/" + s.config_map_key);
   }
-  for (const std::string& a : {std::string("--epochs"), std::to_string(s.epochs),
-                               std::string("--batch-size"), std::to_string(s.batch_size),
-                               std::string("--seed"), std::to_string(s.seed),
-                               std::string("--device"), s.device}) {
+  for (const std::string& a :
+       {std::string("--epochs"), std::to_string(s.epochs), std::string("--batch-size"),
+        std::to_string(s.batch_size), std::string("--seed"), std::to_string(s.seed),
+        std::string("--device"), s.device}) {
     args.push_back(a);
   }
   for (const auto& a : s.extra_args) args.push_back(a);
@@ -186,35 +187,41 @@ json trainer_pod(const Job& job, std::int64_t attempt, int rank) {
   args.push_back(run_dir);
   args.push_back("--metrics-port");
   args.push_back(std::to_string(s.metrics_port));
-  json e = json::array(
-      {env("DISTTGL_JOB", job.name), env("DISTTGL_RANK", std::to_string(rank)),
-       env("DISTTGL_WORLD_SIZE", std::to_string(s.layout.world_size())),
-       env("DISTTGL_LAYOUT", to_string(s.layout)),
-       env("DISTTGL_MASTER_ADDR", host(job, trainer_pod_name(job, attempt, 0))),
-       env("DISTTGL_MASTER_PORT", std::to_string(kMasterPort)),
-       env("DISTTGL_MEMORY_DAEMON",
-           fmt::format("{}:{}", host(job, daemon_pod_name(job, attempt, place.group)), kDaemonPort)),
-       env("DISTTGL_ATTEMPT", std::to_string(attempt)), env("DISTTGL_RUN_DIR", run_dir),
-       {{"name", "DISTTGL_LOCAL_ADDR"},
-        {"valueFrom", {{"fieldRef", {{"fieldPath", "status.podIP"}}}}}}});
+  json e =
+      json::array({env("DISTTGL_JOB", job.name),
+                   env("DISTTGL_RANK", std::to_string(rank)),
+                   env("DISTTGL_WORLD_SIZE", std::to_string(s.layout.world_size())),
+                   env("DISTTGL_LAYOUT", to_string(s.layout)),
+                   env("DISTTGL_MASTER_ADDR", host(job, trainer_pod_name(job, attempt, 0))),
+                   env("DISTTGL_MASTER_PORT", std::to_string(kMasterPort)),
+                   env("DISTTGL_MEMORY_DAEMON",
+                       fmt::format("{}:{}", host(job, daemon_pod_name(job, attempt, place.group)),
+                                   kDaemonPort)),
+                   env("DISTTGL_ATTEMPT", std::to_string(attempt)),
+                   env("DISTTGL_RUN_DIR", run_dir),
+                   {{"name", "DISTTGL_LOCAL_ADDR"},
+                    {"valueFrom", {{"fieldRef", {{"fieldPath", "status.podIP"}}}}}}});
   json mounts = json::array({{{"name", "dataset"}, {"mountPath", kDataMount}, {"readOnly", true}},
                              {{"name", "run"}, {"mountPath", kRunMount}}});
-  json volumes = json::array({volume("dataset", s.dataset_volume),
-                              volume("run", s.checkpoint_volume.value_or(json{{"emptyDir", json::object()}}))});
+  json volumes = json::array(
+      {volume("dataset", s.dataset_volume),
+       volume("run", s.checkpoint_volume.value_or(json{{"emptyDir", json::object()}}))});
   if (s.model_preset.empty()) {
-    mounts.push_back({{"name", "config"}, {"mountPath", "/etc/disttgl/config"}, {"readOnly", true}});
+    mounts.push_back(
+        {{"name", "config"}, {"mountPath", "/etc/disttgl/config"}, {"readOnly", true}});
     volumes.push_back({{"name", "config"}, {"configMap", {{"name", s.config_map_name}}}});
   }
-  json container = {{"name", "trainer"},
-                    {"image", s.trainer.image},
-                    {"imagePullPolicy", s.trainer.image_pull_policy},
-                    {"command", json::array({"disttgl-trainer"})},
-                    {"args", args},
-                    {"env", e},
-                    {"ports", json::array({{{"name", "rendezvous"}, {"containerPort", kMasterPort}},
-                                           {{"name", "metrics"}, {"containerPort", s.metrics_port}}})},
-                    {"volumeMounts", mounts},
-                    {"resources", resources_for(s.trainer)}};
+  json container = {
+      {"name", "trainer"},
+      {"image", s.trainer.image},
+      {"imagePullPolicy", s.trainer.image_pull_policy},
+      {"command", json::array({"disttgl-trainer"})},
+      {"args", args},
+      {"env", e},
+      {"ports", json::array({{{"name", "rendezvous"}, {"containerPort", kMasterPort}},
+                             {{"name", "metrics"}, {"containerPort", s.metrics_port}}})},
+      {"volumeMounts", mounts},
+      {"resources", resources_for(s.trainer)}};
   pod["spec"]["containers"] = json::array({container});
   pod["spec"]["volumes"] = volumes;
   add_placement(pod, job, place.group, false);

@@ -61,7 +61,8 @@ struct Decider {
   void clean_up() {
     const std::string& policy = job.spec.run_policy.clean_pod_policy;
     for (const auto& p : pods) {
-      if (policy == "All" || (policy == "Running" && (p.phase == "Pending" || p.phase == "Running"))) {
+      if (policy == "All" ||
+          (policy == "Running" && (p.phase == "Pending" || p.phase == "Running"))) {
         delete_pod(p);
       }
     }
@@ -70,7 +71,8 @@ struct Decider {
   void finish(bool succeeded, const std::string& reason, const std::string& message) {
     st.phase = succeeded ? "Succeeded" : "Failed";
     st.completion_time = format_time(now);
-    set_condition(st, succeeded ? "Succeeded" : "Failed", true, reason, message, job.generation, now);
+    set_condition(st, succeeded ? "Succeeded" : "Failed", true, reason, message, job.generation,
+                  now);
     set_condition(st, "Running", false, reason, message, job.generation, now);
     set_condition(st, "Restarting", false, reason, message, job.generation, now);
     a.events.push_back({succeeded ? "Normal" : "Warning", reason, message});
@@ -120,13 +122,15 @@ struct Decider {
       }
       st.phase = "Suspended";
       st.attempt_start_time.clear();  // the startup timeout starts again on resume
-      set_condition(st, "Suspended", true, "Suspended", "spec.suspend is true", job.generation, now);
+      set_condition(st, "Suspended", true, "Suspended", "spec.suspend is true", job.generation,
+                    now);
       set_condition(st, "Running", false, "Suspended", "spec.suspend is true", job.generation, now);
       count({});
       return;
     }
     if (st.phase == "Suspended") {
-      set_condition(st, "Suspended", false, "Resumed", "spec.suspend is false", job.generation, now);
+      set_condition(st, "Suspended", false, "Resumed", "spec.suspend is false", job.generation,
+                    now);
       st.phase = "Starting";
     }
     if (st.start_time.empty()) st.start_time = format_time(now);
@@ -135,9 +139,10 @@ struct Decider {
 
     if (s.run_policy.active_deadline_s &&
         now - parse_time(st.start_time) >= *s.run_policy.active_deadline_s) {
-      return finish(false, "DeadlineExceeded",
-                    fmt::format("the job ran longer than spec.runPolicy.activeDeadlineSeconds ({} s)",
-                                *s.run_policy.active_deadline_s));
+      return finish(
+          false, "DeadlineExceeded",
+          fmt::format("the job ran longer than spec.runPolicy.activeDeadlineSeconds ({} s)",
+                      *s.run_policy.active_deadline_s));
     }
 
     // Pods of older attempts go; the current attempt's are sorted by role and index.
@@ -167,7 +172,8 @@ struct Decider {
     std::optional<ObservedPod> vanished;
     const Condition* daemons_ready = st.condition("DaemonsReady");
     if (failed == nullptr && daemons_ready != nullptr && daemons_ready->status == "True" &&
-        !trainers.empty() && now - parse_time(daemons_ready->last_transition_time) >= kVanishedGraceSeconds) {
+        !trainers.empty() &&
+        now - parse_time(daemons_ready->last_transition_time) >= kVanishedGraceSeconds) {
       for (int r = 0; r < s.layout.world_size() && !vanished; ++r) {
         if (trainers.count(r) == 0) {
           ObservedPod gone;
@@ -212,9 +218,9 @@ struct Decider {
     }
 
     if (st.trainers.succeeded == st.trainers.desired) {
-      return finish(true, "Succeeded",
-                    fmt::format("all {} trainers succeeded (attempt {})", st.trainers.desired,
-                                st.attempt));
+      return finish(
+          true, "Succeeded",
+          fmt::format("all {} trainers succeeded (attempt {})", st.trainers.desired, st.attempt));
     }
     const bool all_running = st.trainers.ready + st.trainers.succeeded == st.trainers.desired &&
                              st.daemons.ready == st.daemons.desired;
@@ -257,7 +263,8 @@ struct Decider {
       }
     }
     const int missing = st.trainers.desired + st.daemons.desired - static_cast<int>(current.size());
-    if (missing > 0) why += fmt::format("; {} pod(s) not created (waiting for the daemons)", missing);
+    if (missing > 0)
+      why += fmt::format("; {} pod(s) not created (waiting for the daemons)", missing);
     finish(false, "StartupTimeout",
            fmt::format("attempt {}: {} pod(s) not running after spec.runPolicy."
                        "startupTimeoutSeconds ({} s){}",
@@ -333,8 +340,8 @@ std::optional<ProgressReading> parse_progress(const std::string& text, std::int6
   }
   if (!any) return std::nullopt;
   if (previous && now_ms > previous->at_ms && r.events_total >= previous->events_total) {
-    r.progress.events_per_second =
-        (r.events_total - previous->events_total) * 1000.0 / static_cast<double>(now_ms - previous->at_ms);
+    r.progress.events_per_second = (r.events_total - previous->events_total) * 1000.0 /
+                                   static_cast<double>(now_ms - previous->at_ms);
   }
   return r;
 }

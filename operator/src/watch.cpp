@@ -27,8 +27,9 @@ WatchEvent WatchDecoder::decode(std::string_view line) const {
   e.object = j.value("object", nlohmann::json::object());
   if (e.type == "ERROR") {
     const int code = e.object.value("code", 0);
-    const std::string message = fmt::format("{}: ERROR {} {}: {}", what_, code,
-                                            e.object.value("reason", ""), e.object.value("message", ""));
+    const std::string message =
+        fmt::format("{}: ERROR {} {}: {}", what_, code, e.object.value("reason", ""),
+                    e.object.value("message", ""));
     if (code == 410) throw WatchExpired(message);
     throw WatchFailed(message);
   }
@@ -41,8 +42,8 @@ WatchEvent WatchDecoder::decode(std::string_view line) const {
 }
 
 bool is_gone(int http_status, const nlohmann::json& body) {
-  return http_status == 410 || (body.is_object() && body.value("kind", "") == "Status" &&
-                                body.value("code", 0) == 410);
+  return http_status == 410 ||
+         (body.is_object() && body.value("kind", "") == "Status" && body.value("code", 0) == 410);
 }
 
 }  // namespace disttgl::op

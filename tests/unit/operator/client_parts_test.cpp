@@ -16,7 +16,8 @@ namespace fs = std::filesystem;
 
 TEST(WatchDecoder, EventsSplitAcrossChunksComeOutWhole) {
   WatchDecoder d("watch of /api/v1/pods");
-  const std::string a = R"({"type":"ADDED","object":{"metadata":{"name":"p","resourceVersion":"41"}}})";
+  const std::string a =
+      R"({"type":"ADDED","object":{"metadata":{"name":"p","resourceVersion":"41"}}})";
   const std::string b = R"({"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"57"}}})";
   const std::string stream = a + "\n\n" + b + "\n";
   std::vector<WatchEvent> got;
@@ -37,20 +38,25 @@ TEST(WatchDecoder, EventsSplitAcrossChunksComeOutWhole) {
 TEST(WatchDecoder, GoneIsExpiredAndOtherErrorsFail) {
   WatchDecoder d("watch of /apis/disttgl.io/v1alpha1/tgnnjobs");
   try {
-    d.feed(R"x({"type":"ERROR","object":{"kind":"Status","code":410,"reason":"Expired","message":"too old resource version: 5 (90)"}})x"
-           "\n");
+    d.feed(
+        R"x({"type":"ERROR","object":{"kind":"Status","code":410,"reason":"Expired","message":"too old resource version: 5 (90)"}})x"
+        "\n");
     FAIL() << "no WatchExpired";
   } catch (const WatchExpired& e) {
-    EXPECT_STREQ(e.what(), "watch of /apis/disttgl.io/v1alpha1/tgnnjobs: ERROR 410 Expired: too old "
-                           "resource version: 5 (90)");
+    EXPECT_STREQ(e.what(),
+                 "watch of /apis/disttgl.io/v1alpha1/tgnnjobs: ERROR 410 Expired: too old "
+                 "resource version: 5 (90)");
   }
   WatchDecoder d2("w");
-  EXPECT_THROW(d2.feed(R"({"type":"ERROR","object":{"code":500,"reason":"InternalError"}})" "\n"),
+  EXPECT_THROW(d2.feed(R"({"type":"ERROR","object":{"code":500,"reason":"InternalError"}})"
+                       "\n"),
                WatchFailed);
   WatchDecoder d3("w");
   EXPECT_THROW(d3.feed("<html>proxy error</html>\n"), WatchFailed);
   WatchDecoder d4("w");
-  EXPECT_THROW(d4.feed(R"({"type":"RENAMED","object":{}})" "\n"), WatchFailed);
+  EXPECT_THROW(d4.feed(R"({"type":"RENAMED","object":{}})"
+                       "\n"),
+               WatchFailed);
   EXPECT_TRUE(is_gone(410, nlohmann::json::object()));
   EXPECT_TRUE(is_gone(200, nlohmann::json{{"kind", "Status"}, {"code", 410}}));
   EXPECT_FALSE(is_gone(200, nlohmann::json{{"kind", "PodList"}}));
@@ -117,7 +123,8 @@ users: [{name: u, user: {}}]
     load_kubeconfig(path);
     FAIL();
   } catch (const KubeconfigError& e) {
-    EXPECT_EQ(std::string(e.what()), path + ": users[u].user: no token, tokenFile or client certificate");
+    EXPECT_EQ(std::string(e.what()),
+              path + ": users[u].user: no token, tokenFile or client certificate");
   }
   try {
     load_kubeconfig(path, "nope");

@@ -28,7 +28,8 @@ json manifest(int i = 1, int j = 1, int k = 2) {
       "metricsPort": 9464,
       "runPolicy": {"maxGroupRestarts": 1, "cleanPodPolicy": "Running", "startupTimeoutSeconds": 300}
     }})")
-      .patch(json::array({{{"op", "replace"}, {"path", "/spec/layout"},
+      .patch(json::array({{{"op", "replace"},
+                           {"path", "/spec/layout"},
                            {"value", {{"i", i}, {"j", j}, {"k", k}}}}}));
 }
 
@@ -46,8 +47,10 @@ ObservedPod pod(const std::string& name, const std::string& role, int rank, int 
 }
 
 std::vector<ObservedPod> daemons(std::int64_t attempt, const std::string& phase, bool ready) {
-  return {pod("wiki-a" + std::to_string(attempt) + "-daemon-0", "memory-daemon", -1, 0, attempt, phase, ready),
-          pod("wiki-a" + std::to_string(attempt) + "-daemon-1", "memory-daemon", -1, 1, attempt, phase, ready)};
+  return {pod("wiki-a" + std::to_string(attempt) + "-daemon-0", "memory-daemon", -1, 0, attempt,
+              phase, ready),
+          pod("wiki-a" + std::to_string(attempt) + "-daemon-1", "memory-daemon", -1, 1, attempt,
+              phase, ready)};
 }
 
 std::vector<ObservedPod> trainers(std::int64_t attempt, const std::string& phase) {
@@ -63,7 +66,8 @@ std::vector<std::string> names(const std::vector<json>& pods) {
 
 std::string env_of(const json& pod, const std::string& name) {
   for (const auto& e : pod["spec"]["containers"][0]["env"]) {
-    if (e["name"] == name) return e.contains("value") ? e["value"].get<std::string>() : "(from field)";
+    if (e["name"] == name)
+      return e.contains("value") ? e["value"].get<std::string>() : "(from field)";
   }
   return "(missing)";
 }
@@ -79,7 +83,8 @@ TEST(Reconcile, AFreshJobGetsItsServiceAndTheDaemonsFirst) {
   ASSERT_TRUE(a.create_service.has_value());
   EXPECT_EQ((*a.create_service)["spec"]["clusterIP"], "None");
   EXPECT_EQ((*a.create_service)["spec"]["publishNotReadyAddresses"], true);
-  EXPECT_EQ(names(a.create_pods), (std::vector<std::string>{"wiki-a0-daemon-0", "wiki-a0-daemon-1"}));
+  EXPECT_EQ(names(a.create_pods),
+            (std::vector<std::string>{"wiki-a0-daemon-0", "wiki-a0-daemon-1"}));
   EXPECT_EQ(a.status.phase, "Starting");
   EXPECT_EQ(a.status.layout, "i=1,j=1,k=2");
   EXPECT_EQ(a.status.ready, "0/2");
@@ -94,8 +99,10 @@ TEST(Reconcile, AFreshJobGetsItsServiceAndTheDaemonsFirst) {
   EXPECT_EQ(d["metadata"]["ownerReferences"][0]["controller"], true);
   EXPECT_EQ(d["metadata"]["labels"]["disttgl.io/attempt"], "0");
   EXPECT_EQ(d["spec"]["subdomain"], "wiki");
-  EXPECT_EQ(d["spec"]["containers"][0]["args"],
-            json::parse(R"(["--listen","0.0.0.0:7070","--layout","i=1,j=1,k=2","--memory-group","0","--job","wiki","--metrics-port","9464"])"));
+  EXPECT_EQ(
+      d["spec"]["containers"][0]["args"],
+      json::parse(
+          R"(["--listen","0.0.0.0:7070","--layout","i=1,j=1,k=2","--memory-group","0","--job","wiki","--metrics-port","9464"])"));
 }
 
 TEST(Reconcile, TrainersWaitUntilEveryDaemonIsReady) {
@@ -138,8 +145,8 @@ TEST(Reconcile, ReadyDaemonsStartEveryTrainerWithTheLaunchContract) {
       "/opt/disttgl/configs/tgn.yaml","--epochs","5","--batch-size","600","--seed","7","--device",
       "cpu","--threads","2","--output","/run/disttgl/wiki","--metrics-port","9464"])"));
   // DistTGL's placement: trainers of group 1 beside daemon 1.
-  EXPECT_EQ(r3["spec"]["affinity"]["podAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
-              ["podAffinityTerm"]["labelSelector"]["matchLabels"]["disttgl.io/group"],
+  EXPECT_EQ(r3["spec"]["affinity"]["podAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+              [0]["podAffinityTerm"]["labelSelector"]["matchLabels"]["disttgl.io/group"],
             "1");
 }
 
@@ -147,7 +154,8 @@ TEST(Reconcile, EveryPodRunningIsRunning) {
   Job job = parse_job(manifest());
   job.status = reconcile(job, {}, false, kT0).status;
   job.status = reconcile(job, daemons(0, "Running", true), true, kT0 + 5).status;
-  const Actions a = reconcile(job, daemons(0, "Running", true) + trainers(0, "Running"), true, kT0 + 9);
+  const Actions a =
+      reconcile(job, daemons(0, "Running", true) + trainers(0, "Running"), true, kT0 + 9);
   EXPECT_TRUE(a.create_pods.empty());
   EXPECT_TRUE(a.delete_pods.empty());
   EXPECT_EQ(a.status.phase, "Running");
@@ -158,18 +166,19 @@ TEST(Reconcile, EveryPodRunningIsRunning) {
   Progress p;
   p.epoch = 3;
   p.validation_ap = 0.91;
-  const Actions b = reconcile(job, daemons(0, "Running", true) + trainers(0, "Running"), true,
-                              kT0 + 20, &p);
+  const Actions b =
+      reconcile(job, daemons(0, "Running", true) + trainers(0, "Running"), true, kT0 + 20, &p);
   EXPECT_EQ(b.status.progress.epoch, 3);
   EXPECT_EQ(b.status.progress.validation_ap, 0.91);
   EXPECT_FALSE(b.status.progress.events_per_second.has_value());
 }
 
 TEST(Progress, ReadsEpochValidationApAndTheEventsRateFromRankZerosMetrics) {
-  const std::string l = "{job=\"wiki\",layout=\"i=1,j=1,k=2\",memory_group=\"0\",rank=\"0\",role=\"trainer\"}";
-  const std::string first = "# HELP disttgl_epoch x\n# TYPE disttgl_epoch gauge\ndisttgl_epoch" + l +
-                            " 2\ndisttgl_validation_ap" + l + " Nan\ndisttgl_events_trained_total" + l +
-                            " 60000\n";
+  const std::string l =
+      "{job=\"wiki\",layout=\"i=1,j=1,k=2\",memory_group=\"0\",rank=\"0\",role=\"trainer\"}";
+  const std::string first = "# HELP disttgl_epoch x\n# TYPE disttgl_epoch gauge\ndisttgl_epoch" +
+                            l + " 2\ndisttgl_validation_ap" + l +
+                            " Nan\ndisttgl_events_trained_total" + l + " 60000\n";
   const auto a = parse_progress(first, 1000, std::nullopt);
   ASSERT_TRUE(a.has_value());
   EXPECT_EQ(a->progress.epoch, 2);
@@ -207,23 +216,27 @@ TEST(Reconcile, AFailedTrainerRestartsTheWholeGroupAsTheNextAttempt) {
             "pod wiki-a0-rank-1 (trainer rank 1) failed: Error, exit code 74; restarting every "
             "pod as attempt 1 (restart 1 of 1)");
   ASSERT_EQ(a.events.size(), 1u);
-  EXPECT_EQ(a.events[0], (Event{"Warning", "GroupRestart", a.status.condition("Restarting")->message}));
+  EXPECT_EQ(a.events[0],
+            (Event{"Warning", "GroupRestart", a.status.condition("Restarting")->message}));
   // The next pass: old pods are going; attempt 1's daemons are created.
   job.status = a.status;
   auto terminating = pods;
   for (auto& p : terminating) p.deleting = true;
   const Actions b = reconcile(job, terminating, true, kT0 + 61);
   EXPECT_TRUE(b.delete_pods.empty());
-  EXPECT_EQ(names(b.create_pods), (std::vector<std::string>{"wiki-a1-daemon-0", "wiki-a1-daemon-1"}));
+  EXPECT_EQ(names(b.create_pods),
+            (std::vector<std::string>{"wiki-a1-daemon-0", "wiki-a1-daemon-1"}));
   EXPECT_EQ(b.create_pods[0]["metadata"]["labels"]["disttgl.io/attempt"], "1");
   // Attempt 1's trainers resume the run once rank 0 had validated an epoch, else start over.
   job.status = b.status;
   const auto args_of = [&](const Job& j) {
     return trainer_pod(j, 1, 0)["spec"]["containers"][0]["args"].dump();
   };
-  EXPECT_NE(args_of(job).find("\"--output\",\"/run/disttgl/wiki\""), std::string::npos) << args_of(job);
+  EXPECT_NE(args_of(job).find("\"--output\",\"/run/disttgl/wiki\""), std::string::npos)
+      << args_of(job);
   job.status.progress.validation_ap = 0.9;
-  EXPECT_NE(args_of(job).find("\"--resume\",\"/run/disttgl/wiki\""), std::string::npos) << args_of(job);
+  EXPECT_NE(args_of(job).find("\"--resume\",\"/run/disttgl/wiki\""), std::string::npos)
+      << args_of(job);
   EXPECT_EQ(env_of(trainer_pod(job, 1, 0), "DISTTGL_ATTEMPT"), "1");
 }
 
@@ -245,15 +258,16 @@ TEST(Reconcile, AnEvictedDaemonAtTheRestartLimitFailsTheJobAndCleansUp) {
             "pod wiki-a1-daemon-0 (memory daemon of group 0) failed: Evicted; the group was "
             "restarted 1 time(s), spec.runPolicy.maxGroupRestarts is 1");
   // cleanPodPolicy Running: everything still running goes, the failed pod stays for its logs.
-  EXPECT_EQ(a.delete_pods, (std::vector<std::string>{"wiki-a1-daemon-1", "wiki-a1-rank-0",
-                                                     "wiki-a1-rank-1"}));
+  EXPECT_EQ(a.delete_pods,
+            (std::vector<std::string>{"wiki-a1-daemon-1", "wiki-a1-rank-0", "wiki-a1-rank-1"}));
 }
 
 TEST(Reconcile, AllTrainersSucceededIsSuccessAndTheDaemonsGo) {
   Job job = parse_job(manifest());
   job.status = reconcile(job, {}, false, kT0).status;
   job.status = reconcile(job, daemons(0, "Running", true), true, kT0 + 5).status;
-  const Actions a = reconcile(job, daemons(0, "Running", true) + trainers(0, "Succeeded"), true, kT0 + 900);
+  const Actions a =
+      reconcile(job, daemons(0, "Running", true) + trainers(0, "Succeeded"), true, kT0 + 900);
   EXPECT_EQ(a.status.phase, "Succeeded");
   EXPECT_EQ(a.status.trainers, (RoleCounts{2, 0, 2, 0}));
   EXPECT_EQ(a.status.condition("Succeeded")->message, "all 2 trainers succeeded (attempt 0)");
@@ -282,7 +296,8 @@ TEST(Reconcile, SuspendDeletesThePodsAndResumeStartsAgain) {
   EXPECT_EQ(b.status.phase, "Starting");
   EXPECT_EQ(b.status.condition("Suspended")->status, "False");
   EXPECT_EQ(b.status.attempt_start_time, format_time(kT0 + 50));
-  EXPECT_EQ(names(b.create_pods), (std::vector<std::string>{"wiki-a0-daemon-0", "wiki-a0-daemon-1"}));
+  EXPECT_EQ(names(b.create_pods),
+            (std::vector<std::string>{"wiki-a0-daemon-0", "wiki-a0-daemon-1"}));
 }
 
 TEST(Reconcile, PodsThatNeverStartFailTheJobWithTheSchedulersReason) {
@@ -312,7 +327,8 @@ TEST(Reconcile, ASpecChangeUpdatesObservedGenerationWithoutTouchingThePods) {
   job.status = reconcile(job, daemons(0, "Running", true), true, kT0 + 5).status;
   job.generation = 2;
   job.spec.epochs = 50;
-  const Actions a = reconcile(job, daemons(0, "Running", true) + trainers(0, "Running"), true, kT0 + 9);
+  const Actions a =
+      reconcile(job, daemons(0, "Running", true) + trainers(0, "Running"), true, kT0 + 9);
   EXPECT_TRUE(a.create_pods.empty());
   EXPECT_TRUE(a.delete_pods.empty());
   EXPECT_EQ(a.status.observed_generation, 2);
@@ -326,7 +342,8 @@ TEST(Reconcile, PodsOfAnOlderAttemptAreDeleted) {
   job.status.start_time = job.status.attempt_start_time = format_time(kT0);
   const Actions a = reconcile(job, daemons(1, "Running", true), true, kT0 + 1);
   EXPECT_EQ(a.delete_pods, (std::vector<std::string>{"wiki-a1-daemon-0", "wiki-a1-daemon-1"}));
-  EXPECT_EQ(names(a.create_pods), (std::vector<std::string>{"wiki-a2-daemon-0", "wiki-a2-daemon-1"}));
+  EXPECT_EQ(names(a.create_pods),
+            (std::vector<std::string>{"wiki-a2-daemon-0", "wiki-a2-daemon-1"}));
 }
 
 TEST(ParseJob, AFieldOfTheWrongTypeIsNamed) {

@@ -13,8 +13,8 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <utility>
 #include <string>
+#include <utility>
 
 #include "disttgl/common/error.hpp"
 

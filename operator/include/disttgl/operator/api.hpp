@@ -33,8 +33,8 @@ class SpecError : public std::runtime_error {
 struct RoleSpec {
   std::string image;
   std::string image_pull_policy = "IfNotPresent";
-  int gpus = 0;                   ///< nvidia.com/gpu per pod
-  std::optional<int> replicas;    ///< trainers: a check of intent (must be i*j*k)
+  int gpus = 0;                 ///< nvidia.com/gpu per pod
+  std::optional<int> replicas;  ///< trainers: a check of intent (must be i*j*k)
   json resources = json::object();
   json node_selector = json::object();
   json tolerations = json::array();
@@ -136,7 +136,7 @@ struct ObservedPod {
   bool ready = false;
   bool deleting = false;
   std::string node;
-  std::string ip;  ///< status.podIP ("" before it has one)
+  std::string ip;                ///< status.podIP ("" before it has one)
   std::optional<int> exit_code;  ///< of the first terminated container
   std::string reason;            ///< e.g. Error, OOMKilled, Evicted
   bool unschedulable = false;

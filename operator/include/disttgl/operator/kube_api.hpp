@@ -44,7 +44,8 @@ class KubeTransport {
                                const std::string& body, const std::string& content_type) = 0;
   /// A watch: `on_chunk` gets the body as it arrives until the server closes it or `on_chunk`
   /// returns false. Returns the HTTP status. Throws ApiError when there is no answer.
-  virtual int stream(const std::string& path, const std::function<bool(std::string_view)>& on_chunk) = 0;
+  virtual int stream(const std::string& path,
+                     const std::function<bool(std::string_view)>& on_chunk) = 0;
 };
 
 /// The cpprestsdk transport for `config` (TLS with its CA or none, bearer token re-read per

@@ -32,9 +32,9 @@ ClusterConfig load_kubeconfig(const std::string& path, const std::string& contex
 
 /// The in-cluster configuration from `getenv` (KUBERNETES_SERVICE_HOST, _PORT) and the service
 /// account files under `account_dir` (token, ca.crt, namespace). Throws KubeconfigError.
-ClusterConfig in_cluster_config(const std::function<const char*(const char*)>& getenv,
-                                const std::string& account_dir =
-                                    "/var/run/secrets/kubernetes.io/serviceaccount");
+ClusterConfig in_cluster_config(
+    const std::function<const char*(const char*)>& getenv,
+    const std::string& account_dir = "/var/run/secrets/kubernetes.io/serviceaccount");
 
 /// The bearer token to send now: `token`, or the current contents of `token_file` (trimmed).
 std::string bearer_token(const ClusterConfig& config);

@@ -13,10 +13,10 @@
 namespace disttgl::op {
 
 struct LeaseOptions {
-  std::string ns;                        ///< the Lease's namespace
+  std::string ns;  ///< the Lease's namespace
   std::string name = "disttgl-operator";
-  std::string identity;                  ///< this replica (the pod name)
-  int duration_s = 15;                   ///< leaseDurationSeconds
+  std::string identity;  ///< this replica (the pod name)
+  int duration_s = 15;   ///< leaseDurationSeconds
 };
 
 class LeaderElector {

@@ -36,12 +36,12 @@ struct Event {
 };
 
 struct Actions {
-  std::vector<json> create_pods;          ///< full Pod objects, daemons before trainers
-  std::vector<std::string> delete_pods;   ///< names
-  std::optional<json> create_service;     ///< the headless Service, when missing
-  JobStatus status;                       ///< to write when it differs from the job's
+  std::vector<json> create_pods;         ///< full Pod objects, daemons before trainers
+  std::vector<std::string> delete_pods;  ///< names
+  std::optional<json> create_service;    ///< the headless Service, when missing
+  JobStatus status;                      ///< to write when it differs from the job's
   std::vector<Event> events;
-  bool delete_job = false;                ///< ttlSecondsAfterFinished has passed
+  bool delete_job = false;  ///< ttlSecondsAfterFinished has passed
   /// Reconcile again after this many seconds even if nothing changes (timeouts, TTL).
   std::optional<double> requeue_after_s;
 };

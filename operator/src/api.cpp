@@ -225,9 +225,14 @@ json status_to_json(const JobStatus& s) {
   json j = {{"phase", s.phase},     {"layout", s.layout},
             {"ready", s.ready},     {"observedGeneration", s.observed_generation},
             {"attempt", s.attempt}, {"restarts", s.restarts}};
-  if (!s.start_time.empty()) j["startTime"] = s.start_time;
-  if (!s.attempt_start_time.empty()) j["attemptStartTime"] = s.attempt_start_time;
-  if (!s.completion_time.empty()) j["completionTime"] = s.completion_time;
+  // Absent fields are explicit nulls: the status is written as a JSON merge patch, where
+  // leaving a field out would keep its old value.
+  const auto time_or_null = [](const std::string& t) {
+    return t.empty() ? json(nullptr) : json(t);
+  };
+  j["startTime"] = time_or_null(s.start_time);
+  j["attemptStartTime"] = time_or_null(s.attempt_start_time);
+  j["completionTime"] = time_or_null(s.completion_time);
   j["conditions"] = json::array();
   for (const auto& c : s.conditions) j["conditions"].push_back(condition_json(c));
   const auto counts = [](const RoleCounts& c) {
@@ -237,17 +242,17 @@ json status_to_json(const JobStatus& s) {
                 {"failed", c.failed}};
   };
   j["replicaStatuses"] = {{"trainer", counts(s.trainers)}, {"memoryDaemon", counts(s.daemons)}};
+  j["lastFailure"] = nullptr;
   if (s.last_failure) {
     const Failure& f = *s.last_failure;
-    j["lastFailure"] = {
-        {"pod", f.pod}, {"role", f.role}, {"rank", f.rank}, {"reason", f.reason}, {"time", f.time}};
+    j["lastFailure"] = {{"pod", f.pod},       {"role", f.role}, {"rank", f.rank},
+                        {"reason", f.reason}, {"time", f.time}, {"exitCode", nullptr}};
     if (f.exit_code) j["lastFailure"]["exitCode"] = *f.exit_code;
   }
-  json p = json::object();
-  if (s.progress.epoch) p["epoch"] = *s.progress.epoch;
-  if (s.progress.events_per_second) p["eventsPerSecond"] = *s.progress.events_per_second;
-  if (s.progress.validation_ap) p["validationAP"] = *s.progress.validation_ap;
-  j["progress"] = p;
+  const auto or_null = [](const auto& v) { return v ? json(*v) : json(nullptr); };
+  j["progress"] = {{"epoch", or_null(s.progress.epoch)},
+                   {"eventsPerSecond", or_null(s.progress.events_per_second)},
+                   {"validationAP", or_null(s.progress.validation_ap)}};
   return j;
 }
 

@@ -67,7 +67,7 @@ void Informer::list() {
     }
     for (const auto& [k, o] : fresh) changed.push_back(o);
     objects_ = std::move(fresh);
-    resource_version_ = l["metadata"].value("resourceVersion", "");
+    resource_version_ = l.value("metadata", json::object()).value("resourceVersion", "");
   }
   synced_ = true;
   for (const auto& o : changed) on_change_(o);
@@ -202,7 +202,9 @@ void Controller::enqueue(const std::string& key, double after_s) {
   {
     std::lock_guard lock(mu_);
     const auto it = due_.find(key);
-    if (it == due_.end() || when < it->second) due_[key] = when;
+    // A key backing off after errors is not pulled forward by watch events.
+    const bool backing_off = failures_.count(key) != 0 && after_s == 0;
+    if (it == due_.end() || (when < it->second && !backing_off)) due_[key] = when;
   }
   cv_.notify_one();
 }
@@ -354,16 +356,52 @@ void Controller::reconcile_key(const std::string& key) {
   if (a.requeue_after_s) enqueue(key, *a.requeue_after_s);
 }
 
-void Controller::apply(const Job& job, const Actions& a) {
+void Controller::apply(const Job& job, const Actions& given) {
   const std::string pods = collection(job.ns, "pods");
-  if (a.create_service) api_.create(collection(job.ns, "services"), *a.create_service);
-  for (const auto& name : a.delete_pods) api_.remove(pods + "/" + name);
-  for (const auto& pod : a.create_pods) api_.create(pods, pod);
+  Actions a = given;
+  // A child the API server refuses (admission, quota, a name it rejects) must not leave the job
+  // silent: the refusal goes into the status and an Event, the status (with its start times,
+  // so the startup timeout still acts) is written, and the reconcile is retried with backoff.
+  std::optional<ApiError> refused;
+  try {
+    if (a.create_service) api_.create(collection(job.ns, "services"), *a.create_service);
+    for (const auto& name : a.delete_pods) api_.remove(pods + "/" + name);
+    for (const auto& pod : a.create_pods) api_.create(pods, pod);
+  } catch (const ApiError& e) {
+    if (e.status() == 0 || e.status() == 429 || e.status() >= 500) throw;  // transient
+    refused = e;
+    for (auto& c : a.status.conditions) {
+      if (c.type == "Running") {
+        c.status = "False";
+        c.reason = "CreateFailed";
+        c.message = e.what();
+      }
+    }
+    // The trainers may not all exist: DaemonsReady stays as it was, so the next pass creates
+    // them again.
+    auto& cs = a.status.conditions;
+    cs.erase(std::remove_if(cs.begin(), cs.end(),
+                            [](const Condition& c) { return c.type == "DaemonsReady"; }),
+             cs.end());
+    if (const Condition* before = job.status.condition("DaemonsReady")) cs.push_back(*before);
+    if (!a.status.condition("Running")) {
+      a.status.conditions.push_back({"Running", "False", "CreateFailed", e.what(),
+                                     format_time(options_.now()), job.generation});
+    }
+    a.events = {{"Warning", "CreateFailed", e.what()}};
+  }
   if (!(a.status == job.status)) {
     api_.merge_patch(collection(job.ns, "tgnnjobs") + "/" + job.name + "/status",
                      {{"status", status_to_json(a.status)}});
   }
-  for (const auto& e : a.events) {
+  if (refused) record_events(job, a.events);
+  if (refused) throw *refused;
+  record_events(job, a.events);
+  if (a.delete_job) api_.remove(collection(job.ns, "tgnnjobs") + "/" + job.name);
+}
+
+void Controller::record_events(const Job& job, const std::vector<Event>& events) {
+  for (const auto& e : events) {
     const std::string now = format_time(options_.now());
     api_.create(collection(job.ns, "events"),
                 {{"apiVersion", "v1"},
@@ -383,7 +421,6 @@ void Controller::apply(const Job& job, const Actions& a) {
                  {"lastTimestamp", now},
                  {"count", 1}});
   }
-  if (a.delete_job) api_.remove(collection(job.ns, "tgnnjobs") + "/" + job.name);
 }
 
 }  // namespace disttgl::op

@@ -27,8 +27,9 @@ class CppRestTransport final : public KubeTransport {
       }
     });
     client_ = std::make_unique<http::client::http_client>(config.server, c);
-    // A watch runs until its timeoutSeconds: a client without the request timeout.
-    c.set_timeout(std::chrono::hours(24));
+    // A watch ends at its timeoutSeconds (15 s) or sooner; a stream silent for longer than this
+    // is a dead server or connection, and the informer reconnects (and notices a stop).
+    c.set_timeout(std::chrono::seconds(30));
     stream_client_ = std::make_unique<http::client::http_client>(config.server, c);
   }
 

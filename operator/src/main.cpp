@@ -1,14 +1,15 @@
 // disttgl-operator: watches TGNNJobs and brings up their memory-daemon and trainer pods
 // (docs/operator.md). With --leader-election-namespace several replicas run safely: only the
-// holder of the Lease reconciles; one that loses the Lease exits (its pod restarts as a
-// standby), and SIGTERM releases it so a standby takes over at once. Serves /metrics, /healthz
-// and /readyz. Exit codes: 0 after SIGTERM/SIGINT, 1 lost leadership, 2 bad flags or
+// holder of the Lease reconciles; one that cannot renew it within the renew deadline stops its
+// controller and stands by, and SIGTERM releases it so a standby takes over at once. Serves
+// /metrics, /healthz and /readyz. Exit codes: 0 after SIGTERM/SIGINT, 2 bad flags or
 // kubeconfig, 70 internal error.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
+#include <mutex>
 #include <thread>
 
 #include "disttgl/common/interrupt.hpp"
@@ -81,8 +82,10 @@ int main(int argc, char** argv) {
     options.ns = ns;
     options.workers = workers;
     options.metrics = &metrics;
-    Controller controller(api, options);
-    std::atomic<bool> leading{false}, started{false};
+    // A fresh controller (new caches) each time this replica comes to lead.
+    std::unique_ptr<Controller> controller;
+    std::mutex controller_mu;  // /readyz reads it from the server's thread
+    std::atomic<bool> leading{false};
     std::atomic<std::int64_t> heartbeat{now_us()};
     const auto server = disttgl::metrics::serve_metrics(
         metrics_flags, registry,
@@ -94,19 +97,23 @@ int main(int argc, char** argv) {
           }},
          {"/readyz", [&] {
             // A standby is ready (it is healthy and waiting); the leader once its caches synced.
-            const bool ready = !started.load() || controller.synced();
+            std::lock_guard lock(controller_mu);
+            const bool ready = !controller || controller->synced();
             return std::pair<int, std::string>{ready ? 200 : 503, ready ? "ok\n" : "syncing\n"};
           }}});
     disttgl::install_stop_handlers();
+    // The Lease has its own client with a short timeout: a renewal must not outlast it.
+    KubeApi lease_api(make_cpprest_transport(config, 4));
     std::unique_ptr<LeaderElector> elector;
     if (!lease_ns.empty()) {
       elector = std::make_unique<LeaderElector>(
-          api, LeaseOptions{lease_ns, "disttgl-operator", identity, 15}, now_us);
+          lease_api, LeaseOptions{lease_ns, "disttgl-operator", identity, 15}, now_us);
     }
     spdlog::info("disttgl-operator {} as '{}': TGNNJobs in {} on {}", DISTTGL_VERSION, identity,
                  ns.empty() ? "all namespaces" : ns, config.server);
     auto next_lease = std::chrono::steady_clock::now();
-    int exit_code = 0;
+    auto last_renewed = std::chrono::steady_clock::now();
+    constexpr auto kRenewDeadline = std::chrono::seconds(10);
     while (disttgl::stop_signal() == 0) {
       heartbeat = now_us();
       if (std::chrono::steady_clock::now() >= next_lease) {
@@ -114,20 +121,33 @@ int main(int argc, char** argv) {
         if (elector) {
           try {
             lead = elector->step();
+            if (lead) last_renewed = std::chrono::steady_clock::now();
           } catch (const std::exception& e) {
-            spdlog::warn("leader election: {}", e.what());
-            lead = leading.load();  // keep the last answer until the Lease would expire
+            // Keep leading only while the Lease we last renewed is surely still ours: past the
+            // renew deadline (well inside its 15 s) a standby may take it, so stop acting.
+            const bool within = std::chrono::steady_clock::now() - last_renewed < kRenewDeadline;
+            spdlog::warn(
+                "leader election: {}{}", e.what(),
+                leading && !within ? " (renew deadline passed: giving up leadership)" : "");
+            lead = leading.load() && within;
           }
         }
-        if (lead && !started) {
+        if (lead && !controller) {
           spdlog::info("leading: starting the controller");
-          controller.start();
-          started = true;
+          auto c = std::make_unique<Controller>(api, options);
+          c->start();
+          std::lock_guard lock(controller_mu);
+          controller = std::move(c);
         }
-        if (!lead && started) {
-          spdlog::error("lost the leader Lease: exiting so that one leader acts");
-          exit_code = 1;
-          break;
+        if (!lead && controller) {
+          // Another replica may lead now: stop acting at once, then stand by for the Lease.
+          spdlog::error("lost the leader Lease: stopping the controller and standing by");
+          std::unique_ptr<Controller> old;
+          {
+            std::lock_guard lock(controller_mu);
+            old = std::move(controller);
+          }
+          old->stop();
         }
         leading = lead;
         metrics.set_leader(lead);
@@ -135,10 +155,10 @@ int main(int argc, char** argv) {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
-    if (exit_code == 0) spdlog::info("stopping (signal {})", disttgl::stop_signal());
-    controller.stop();
+    spdlog::info("stopping (signal {})", disttgl::stop_signal());
+    if (controller) controller->stop();
     if (elector && leading) elector->release();
-    return exit_code;
+    return 0;
   } catch (const disttgl::op::KubeconfigError& e) {
     std::fprintf(stderr, "disttgl-operator: error: %s\n", e.what());
     return 2;

@@ -57,6 +57,9 @@ json pod_base(const Job& job, const RoleSpec& role, const std::string& name, jso
                {"hostname", name},
                {"subdomain", service_name(job)},
                {"enableServiceLinks", false},
+               // Restricted Pod Security: the images run as a non-root user.
+               {"securityContext",
+                {{"runAsNonRoot", true}, {"seccompProfile", {{"type", "RuntimeDefault"}}}}},
                {"terminationGracePeriodSeconds", 30}};
   if (!role.node_selector.empty()) spec["nodeSelector"] = role.node_selector;
   if (!role.tolerations.empty()) spec["tolerations"] = role.tolerations;
@@ -96,6 +99,10 @@ void add_placement(json& pod, const Job& job, int group, bool daemon) {
   affinity["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"] =
       json::array({term(other_groups, 50)});
   spec["affinity"] = affinity;
+}
+
+json container_security() {
+  return {{"allowPrivilegeEscalation", false}, {"capabilities", {{"drop", json::array({"ALL"})}}}};
 }
 
 json env(const std::string& name, const std::string& value) {
@@ -149,7 +156,8 @@ json daemon_pod(const Job& job, std::int64_t attempt, int group) {
                              {{"name", "metrics"}, {"containerPort", s.metrics_port}}})},
       {"readinessProbe",
        {{"tcpSocket", {{"port", kDaemonPort}}}, {"periodSeconds", 2}, {"failureThreshold", 3}}},
-      {"resources", resources_for(s.daemon)}};
+      {"resources", resources_for(s.daemon)},
+      {"securityContext", container_security()}};
   pod["spec"]["containers"] = json::array({container});
   add_placement(pod, job, group, true);
   return pod;

@@ -120,8 +120,14 @@ struct Decider {
       if (st.phase != "Suspended") {
         a.events.push_back({"Normal", "Suspended", "the job is suspended: its pods are deleted"});
       }
+      if (st.phase != "Suspended") {
+        // Resuming is a fresh start of the group: a new attempt (not a restart), so pods of
+        // the suspended attempt still terminating are never taken for failures.
+        ++st.attempt;
+      }
       st.phase = "Suspended";
       st.attempt_start_time.clear();  // the startup timeout starts again on resume
+      st.start_time.clear();          // and so does activeDeadlineSeconds (as batch Jobs do)
       set_condition(st, "Suspended", true, "Suspended", "spec.suspend is true", job.generation,
                     now);
       set_condition(st, "Running", false, "Suspended", "spec.suspend is true", job.generation, now);
@@ -130,6 +136,10 @@ struct Decider {
     }
     if (st.phase == "Suspended") {
       set_condition(st, "Suspended", false, "Resumed", "spec.suspend is false", job.generation,
+                    now);
+      set_condition(st, "Running", false, "Resumed", "starting the pods again", job.generation,
+                    now);
+      set_condition(st, "DaemonsReady", false, "Resumed", "starting the pods again", job.generation,
                     now);
       st.phase = "Starting";
     }
@@ -169,22 +179,33 @@ struct Decider {
         break;
       }
     }
+    // Once the trainers of this attempt were started (DaemonsReady held before this pass), a
+    // missing pod is never recreated alone: a trainer missing past the watch-lag grace, or a
+    // daemon missing at all (daemons were seen Ready before any trainer), vanished (force
+    // deleted, or garbage-collected with a lost node) and restarts the group.
     std::optional<ObservedPod> vanished;
-    const Condition* daemons_ready = st.condition("DaemonsReady");
-    if (failed == nullptr && daemons_ready != nullptr && daemons_ready->status == "True" &&
-        !trainers.empty() &&
-        now - parse_time(daemons_ready->last_transition_time) >= kVanishedGraceSeconds) {
-      for (int r = 0; r < s.layout.world_size() && !vanished; ++r) {
-        if (trainers.count(r) == 0) {
-          ObservedPod gone;
-          gone.name = trainer_pod_name(job, st.attempt, r);
-          gone.role = "trainer";
-          gone.rank = r;
-          gone.attempt = st.attempt;
-          gone.phase = "Deleted";
-          gone.reason = "Deleted";
-          vanished = gone;
-        }
+    const Condition* daemons_ready = job.status.condition("DaemonsReady");
+    const bool trainers_started = daemons_ready != nullptr && daemons_ready->status == "True";
+    const auto gone = [&](const std::string& pod, const std::string& role, int rank, int group) {
+      ObservedPod g;
+      g.name = pod;
+      g.role = role;
+      g.rank = rank;
+      g.group = group;
+      g.attempt = st.attempt;
+      g.phase = "Deleted";
+      g.reason = "Deleted";
+      vanished = g;
+    };
+    if (failed == nullptr && trainers_started) {
+      for (int g = 0; g < s.layout.k && !vanished; ++g) {
+        if (daemons.count(g) == 0)
+          gone(daemon_pod_name(job, st.attempt, g), "memory-daemon", -1, g);
+      }
+      const bool past_grace =
+          now - parse_time(daemons_ready->last_transition_time) >= kVanishedGraceSeconds;
+      for (int r = 0; r < s.layout.world_size() && !vanished && past_grace; ++r) {
+        if (trainers.count(r) == 0) gone(trainer_pod_name(job, st.attempt, r), "trainer", r, -1);
       }
     }
     if (failed == nullptr && vanished) failed = &*vanished;
@@ -204,8 +225,10 @@ struct Decider {
       set_condition(st, "DaemonsReady", true, "DaemonsReady",
                     fmt::format("{}/{} memory daemons ready", st.daemons.ready, s.layout.k),
                     job.generation, now);
-      for (int r = 0; r < s.layout.world_size(); ++r) {
-        if (trainers.count(r) == 0) a.create_pods.push_back(trainer_pod(job, st.attempt, r));
+      if (!trainers_started) {  // created once per attempt, in the pass that saw every daemon Ready
+        for (int r = 0; r < s.layout.world_size(); ++r) {
+          if (trainers.count(r) == 0) a.create_pods.push_back(trainer_pod(job, st.attempt, r));
+        }
       }
     } else if (trainers.empty()) {
       set_condition(st, "DaemonsReady", false, "WaitingForDaemons",

@@ -58,9 +58,10 @@ def main():
         sa = "system:serviceaccount:disttgl-system:disttgl"
         allowed = [("create", "pods", "ml"), ("delete", "pods", "ml"), ("watch", "tgnnjobs.disttgl.io", "ml"),
                    ("patch", "tgnnjobs.disttgl.io/status", "ml"), ("create", "events", "ml"),
-                   ("create", "services", "ml"), ("update", "leases.coordination.k8s.io", "disttgl-system")]
+                   ("create", "services", "ml"), ("delete", "services", "ml"),
+                   ("update", "leases.coordination.k8s.io", "disttgl-system")]
         denied = [("get", "secrets", "ml"), ("create", "deployments.apps", "ml"), ("update", "tgnnjobs.disttgl.io", "ml"),
-                  ("delete", "services", "ml"), ("update", "leases.coordination.k8s.io", "ml"),
+                  ("update", "services", "ml"), ("update", "leases.coordination.k8s.io", "ml"),
                   ("create", "clusterroles.rbac.authorization.k8s.io", ""), ("patch", "pods", "ml")]
         for verb, res, ns in allowed + denied:
             resource, _, sub = res.partition("/")

@@ -85,6 +85,10 @@ def main():
         bad["metadata"]["name"] = "model"
         bad["spec"]["model"] = {"preset": "tgn", "configMap": {"name": "cfg"}}
         refused(cp, bad, "spec.model", "exactly one of preset and configMap")
+        for name in ("wiki.v2", "a" * 41):
+            bad = copy.deepcopy(JOB)
+            bad["metadata"]["name"] = name
+            refused(cp, bad, "metadata.name", "at most 40 characters")
         bad = copy.deepcopy(JOB)
         bad["metadata"]["name"] = "escape"
         bad["spec"]["dataset"]["path"] = "../etc/passwd"

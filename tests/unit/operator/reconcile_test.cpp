@@ -296,8 +296,19 @@ TEST(Reconcile, SuspendDeletesThePodsAndResumeStartsAgain) {
   EXPECT_EQ(b.status.phase, "Starting");
   EXPECT_EQ(b.status.condition("Suspended")->status, "False");
   EXPECT_EQ(b.status.attempt_start_time, format_time(kT0 + 50));
+  EXPECT_EQ(b.status.start_time, format_time(kT0 + 50));  // activeDeadline starts again too
+  // Resuming starts a new attempt (not a restart): pods of the suspended one still
+  // terminating are awaited, never taken for failures.
+  EXPECT_EQ(b.status.attempt, 1);
+  EXPECT_EQ(b.status.restarts, 0);
   EXPECT_EQ(names(b.create_pods),
-            (std::vector<std::string>{"wiki-a0-daemon-0", "wiki-a0-daemon-1"}));
+            (std::vector<std::string>{"wiki-a1-daemon-0", "wiki-a1-daemon-1"}));
+  auto terminating = daemons(0, "Running", true);
+  for (auto& p : terminating) p.deleting = true;
+  job.status = b.status;
+  const Actions c = reconcile(job, terminating, true, kT0 + 51);
+  EXPECT_EQ(c.status.restarts, 0);
+  EXPECT_FALSE(c.status.last_failure.has_value());
 }
 
 TEST(Reconcile, PodsThatNeverStartFailTheJobWithTheSchedulersReason) {
@@ -334,6 +345,31 @@ TEST(Reconcile, ASpecChangeUpdatesObservedGenerationWithoutTouchingThePods) {
   EXPECT_EQ(a.status.observed_generation, 2);
   EXPECT_EQ(a.status.condition("Running")->observed_generation, 2);
   EXPECT_EQ(a.status.phase, "Running");
+}
+
+// Once an attempt's trainers were started, a missing pod is never recreated alone (a single
+// new rank cannot join collective training): a missing daemon restarts the group at once, a
+// missing trainer once the watch-lag grace has passed.
+TEST(Reconcile, AVanishedPodIsNeverRecreatedAloneAndRestartsTheGroup) {
+  Job job = parse_job(manifest());
+  job.status = reconcile(job, {}, false, kT0).status;
+  job.status = reconcile(job, daemons(0, "Running", true), true, kT0 + 5).status;
+  auto pods = daemons(0, "Running", true) + trainers(0, "Running");
+  const std::vector<ObservedPod> one_trainer{pods[0], pods[1], pods[2]};
+  const Actions early = reconcile(job, one_trainer, true, kT0 + 10);
+  EXPECT_TRUE(early.create_pods.empty());
+  EXPECT_EQ(early.status.attempt, 0);
+  const Actions late = reconcile(job, one_trainer, true, kT0 + 40);
+  EXPECT_EQ(late.status.attempt, 1);
+  ASSERT_TRUE(late.status.last_failure.has_value());
+  EXPECT_EQ(late.status.last_failure->pod, "wiki-a0-rank-1");
+  EXPECT_EQ(late.status.last_failure->reason, "Deleted");
+  const std::vector<ObservedPod> no_daemon1{pods[0], pods[2], pods[3]};
+  const Actions d = reconcile(job, no_daemon1, true, kT0 + 10);
+  EXPECT_EQ(d.status.attempt, 1);
+  ASSERT_TRUE(d.status.last_failure.has_value());
+  EXPECT_EQ(d.status.last_failure->pod, "wiki-a0-daemon-1");
+  EXPECT_TRUE(d.create_pods.empty());
 }
 
 TEST(Reconcile, PodsOfAnOlderAttemptAreDeleted) {

@@ -89,6 +89,7 @@ class Controller {
   void work();
   void reconcile_key(const std::string& key);
   void apply(const Job& job, const Actions& a);
+  void record_events(const Job& job, const std::vector<Event>& events);
   std::string collection(const std::string& ns, const std::string& resource) const;
 
   KubeApi& api_;

@@ -70,6 +70,23 @@ json condition_json(const Condition& c) {
   return j;
 }
 
+// A CPU quantity in cores: decimal digits with an optional fraction and an optional "m".
+std::optional<double> cpu_cores(const json& q) {
+  if (q.is_number()) return q.get<double>();
+  if (!q.is_string()) return std::nullopt;
+  std::string text = q.get<std::string>();
+  double scale = 1;
+  if (!text.empty() && text.back() == 'm') {
+    scale = 1e-3;
+    text.pop_back();
+  }
+  if (text.empty() || text.find_first_not_of("0123456789.") != std::string::npos ||
+      text.find('.') != text.rfind('.') || text == ".") {
+    return std::nullopt;
+  }
+  return std::stod(text) * scale;
+}
+
 }  // namespace
 
 const Condition* JobStatus::condition(const std::string& type) const {
@@ -77,6 +94,24 @@ const Condition* JobStatus::condition(const std::string& type) const {
     if (c.type == type) return &c;
   }
   return nullptr;
+}
+
+std::optional<int> compute_threads(const RoleSpec& role, const std::string& field) {
+  for (const char* kind : {"limits", "requests"}) {
+    const json& r = role.resources;
+    if (!r.is_object() || !r.contains(kind) || !r[kind].is_object() || !r[kind].contains("cpu")) {
+      continue;
+    }
+    const auto cores = cpu_cores(r[kind]["cpu"]);
+    if (!cores || *cores < 0) {
+      throw SpecError(
+          fmt::format("{}.resources.{}.cpu: '{}' is not a CPU quantity (e.g. 2, "
+                      "1500m, 0.5)",
+                      field, kind, r[kind]["cpu"].dump()));
+    }
+    return std::max(1, static_cast<int>(*cores));
+  }
+  return std::nullopt;
 }
 
 Job parse_job(const json& o) {
@@ -127,6 +162,7 @@ Job parse_job(const json& o) {
   }
   spec.trainer = parse_role(object_at(s, "trainer", "spec.trainer"), "spec.trainer");
   spec.daemon = parse_role(object_at(s, "memoryDaemon", "spec.memoryDaemon"), "spec.memoryDaemon");
+  compute_threads(spec.trainer);  // a CPU quantity that is not one fails here, naming the field
   if (spec.trainer.replicas && *spec.trainer.replicas != spec.layout.world_size()) {
     throw SpecError(fmt::format("spec.trainer.replicas: {} differs from i*j*k = {} of spec.layout",
                                 *spec.trainer.replicas, spec.layout.world_size()));

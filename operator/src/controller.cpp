@@ -364,9 +364,13 @@ void Controller::apply(const Job& job, const Actions& given) {
   // so the startup timeout still acts) is written, and the reconcile is retried with backoff.
   std::optional<ApiError> refused;
   try {
-    if (a.create_service) api_.create(collection(job.ns, "services"), *a.create_service);
+    if (a.create_service) {
+      const std::string name = (*a.create_service)["metadata"]["name"];
+      api_.apply(collection(job.ns, "services") + "/" + name, *a.create_service);
+    }
     for (const auto& name : a.delete_pods) api_.remove(pods + "/" + name);
-    for (const auto& pod : a.create_pods) api_.create(pods, pod);
+    for (const auto& pod : a.create_pods)
+      apply_pod(pods + "/" + pod["metadata"]["name"].get<std::string>(), pod);
   } catch (const ApiError& e) {
     if (e.status() == 0 || e.status() == 429 || e.status() >= 500) throw;  // transient
     refused = e;
@@ -398,6 +402,21 @@ void Controller::apply(const Job& job, const Actions& given) {
   if (refused) throw *refused;
   record_events(job, a.events);
   if (a.delete_job) api_.remove(collection(job.ns, "tgnnjobs") + "/" + job.name);
+}
+
+void Controller::apply_pod(const std::string& path, const json& pod) {
+  try {
+    api_.apply(path, pod);
+  } catch (const ApiError& e) {
+    // A pod the informer has not shown yet can be applied again with a spec that moved on
+    // (a pod's spec is immutable: 422). It is there, which is all a create needs.
+    if (e.status() != 422) throw;
+    try {
+      api_.get(path);
+    } catch (const ApiError&) {
+      throw e;
+    }
+  }
 }
 
 void Controller::record_events(const Job& job, const std::vector<Event>& events) {

@@ -152,6 +152,14 @@ nlohmann::json KubeApi::create(const std::string& path, const nlohmann::json& ob
   return nlohmann::json::parse(r.body);
 }
 
+nlohmann::json KubeApi::apply(const std::string& path, const nlohmann::json& object) {
+  // JSON is YAML, so the apply body needs no YAML writer.
+  const std::string query = path + "?fieldManager=disttgl-operator&force=true";
+  const HttpResponse r = call("PATCH", query, object.dump(), "application/apply-patch+yaml");
+  if (r.status != 200 && r.status != 201) fail("PATCH", path, r);
+  return nlohmann::json::parse(r.body);
+}
+
 void KubeApi::remove(const std::string& path, const std::string& propagation) {
   const nlohmann::json options = {
       {"kind", "DeleteOptions"}, {"apiVersion", "v1"}, {"propagationPolicy", propagation}};
@@ -160,7 +168,8 @@ void KubeApi::remove(const std::string& path, const std::string& propagation) {
 }
 
 nlohmann::json KubeApi::merge_patch(const std::string& path, const nlohmann::json& patch) {
-  const HttpResponse r = call("PATCH", path, patch.dump(), "application/merge-patch+json");
+  const HttpResponse r = call("PATCH", path + "?fieldManager=disttgl-operator", patch.dump(),
+                              "application/merge-patch+json");
   if (r.status != 200) fail("PATCH", path, r);
   return nlohmann::json::parse(r.body);
 }

@@ -109,6 +109,19 @@ json env(const std::string& name, const std::string& value) {
   return {{"name", name}, {"value", value}};
 }
 
+// The pod's own IP through the downward API: daemons and trainers listen there (a wildcard
+// address would also answer on any other interface the pod has).
+json pod_ip_env(const std::string& name) {
+  return {{"name", name}, {"valueFrom", {{"fieldRef", {{"fieldPath", "status.podIP"}}}}}};
+}
+
+bool has_flag(const std::vector<std::string>& args, const std::string& flag) {
+  for (const auto& a : args) {
+    if (a == flag || a.rfind(flag + "=", 0) == 0) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::string service_name(const Job& job) { return job.name; }
@@ -149,9 +162,14 @@ json daemon_pod(const Job& job, std::int64_t attempt, int group) {
       {"image", s.daemon.image},
       {"imagePullPolicy", s.daemon.image_pull_policy},
       {"command", json::array({"disttgl-memory-daemon"})},
-      {"args", json::array({"--listen", fmt::format("0.0.0.0:{}", kDaemonPort), "--layout",
-                            to_string(s.layout), "--memory-group", std::to_string(group), "--job",
-                            job.name, "--metrics-port", std::to_string(s.metrics_port)})},
+      // $(VAR) is expanded by the kubelet from the container's env. The daemon splits HOST:PORT
+      // at the last colon, so a bare IPv6 pod IP works too.
+      {"args",
+       json::array({"--listen", fmt::format("$(DISTTGL_POD_IP):{}", kDaemonPort), "--layout",
+                    to_string(s.layout), "--memory-group", std::to_string(group), "--job", job.name,
+                    "--metrics-port", std::to_string(s.metrics_port), "--metrics-address",
+                    "$(DISTTGL_POD_IP)"})},
+      {"env", json::array({pod_ip_env("DISTTGL_POD_IP")})},
       {"ports", json::array({{{"name", "memory"}, {"containerPort", kDaemonPort}},
                              {{"name", "metrics"}, {"containerPort", s.metrics_port}}})},
       {"readinessProbe",
@@ -187,6 +205,11 @@ json trainer_pod(const Job& job, std::int64_t attempt, int rank) {
     args.push_back(a);
   }
   for (const auto& a : s.extra_args) args.push_back(a);
+  if (const auto threads = compute_threads(s.trainer);
+      threads && !has_flag(s.extra_args, "--threads")) {
+    args.push_back("--threads");
+    args.push_back(std::to_string(*threads));
+  }
   // A restarted group continues the run when rank 0 has validated (and so checkpointed) an
   // epoch on a persistent volume; otherwise it starts over.
   const bool resume = attempt > 0 && job.status.progress.validation_ap.has_value() &&
@@ -195,9 +218,10 @@ json trainer_pod(const Job& job, std::int64_t attempt, int rank) {
   args.push_back(run_dir);
   args.push_back("--metrics-port");
   args.push_back(std::to_string(s.metrics_port));
+  args.push_back("--metrics-address");
+  args.push_back("$(DISTTGL_LOCAL_ADDR)");
   json e =
-      json::array({env("DISTTGL_JOB", job.name),
-                   env("DISTTGL_RANK", std::to_string(rank)),
+      json::array({env("DISTTGL_JOB", job.name), env("DISTTGL_RANK", std::to_string(rank)),
                    env("DISTTGL_WORLD_SIZE", std::to_string(s.layout.world_size())),
                    env("DISTTGL_LAYOUT", to_string(s.layout)),
                    env("DISTTGL_MASTER_ADDR", host(job, trainer_pod_name(job, attempt, 0))),
@@ -205,10 +229,8 @@ json trainer_pod(const Job& job, std::int64_t attempt, int rank) {
                    env("DISTTGL_MEMORY_DAEMON",
                        fmt::format("{}:{}", host(job, daemon_pod_name(job, attempt, place.group)),
                                    kDaemonPort)),
-                   env("DISTTGL_ATTEMPT", std::to_string(attempt)),
-                   env("DISTTGL_RUN_DIR", run_dir),
-                   {{"name", "DISTTGL_LOCAL_ADDR"},
-                    {"valueFrom", {{"fieldRef", {{"fieldPath", "status.podIP"}}}}}}});
+                   env("DISTTGL_ATTEMPT", std::to_string(attempt)), env("DISTTGL_RUN_DIR", run_dir),
+                   pod_ip_env("DISTTGL_LOCAL_ADDR")});
   json mounts = json::array({{{"name", "dataset"}, {"mountPath", kDataMount}, {"readOnly", true}},
                              {{"name", "run"}, {"mountPath", kRunMount}}});
   json volumes = json::array(
@@ -229,7 +251,8 @@ json trainer_pod(const Job& job, std::int64_t attempt, int rank) {
       {"ports", json::array({{{"name", "rendezvous"}, {"containerPort", kMasterPort}},
                              {{"name", "metrics"}, {"containerPort", s.metrics_port}}})},
       {"volumeMounts", mounts},
-      {"resources", resources_for(s.trainer)}};
+      {"resources", resources_for(s.trainer)},
+      {"securityContext", container_security()}};
   pod["spec"]["containers"] = json::array({container});
   pod["spec"]["volumes"] = volumes;
   add_placement(pod, job, place.group, false);

@@ -96,7 +96,15 @@ def main():
             owner = p["wiki-a0-daemon-0"]["metadata"]["ownerReferences"][0]
             if owner["kind"] != "TGNNJob" or owner["name"] != "wiki" or not owner["controller"]:
                 fail(f"owner reference: {owner}")
-            svc = cp.get_json("service", "wiki")
+            # Children are written with server-side apply under the operator's field manager.
+            daemon0 = cp.get_json("pod", "wiki-a0-daemon-0", "--show-managed-fields")
+            managers = {(m["manager"], m["operation"]) for m in daemon0["metadata"]["managedFields"]}
+            if ("disttgl-operator", "Apply") not in managers:
+                fail(f"daemon pod managedFields: {sorted(managers)}")
+            svc = cp.get_json("service", "wiki", "--show-managed-fields")
+            if ("disttgl-operator", "Apply") not in {(m["manager"], m["operation"])
+                                                     for m in svc["metadata"]["managedFields"]}:
+                fail(f"service managedFields: {svc['metadata']['managedFields']}")
             if svc["spec"]["clusterIP"] != "None" or not svc["spec"]["publishNotReadyAddresses"]:
                 fail(f"service: {svc['spec']}")
             running(cp, "wiki-a0-daemon-0")

@@ -102,7 +102,10 @@ TEST(Reconcile, AFreshJobGetsItsServiceAndTheDaemonsFirst) {
   EXPECT_EQ(
       d["spec"]["containers"][0]["args"],
       json::parse(
-          R"(["--listen","0.0.0.0:7070","--layout","i=1,j=1,k=2","--memory-group","0","--job","wiki","--metrics-port","9464"])"));
+          R"j(["--listen","$(DISTTGL_POD_IP):7070","--layout","i=1,j=1,k=2","--memory-group","0","--job","wiki","--metrics-port","9464","--metrics-address","$(DISTTGL_POD_IP)"])j"));
+  EXPECT_EQ(d["spec"]["containers"][0]["env"][0]["valueFrom"]["fieldRef"]["fieldPath"],
+            "status.podIP");
+  EXPECT_EQ(env_of(d, "DISTTGL_POD_IP"), "(from field)");
 }
 
 TEST(Reconcile, TrainersWaitUntilEveryDaemonIsReady) {
@@ -141,9 +144,11 @@ TEST(Reconcile, ReadyDaemonsStartEveryTrainerWithTheLaunchContract) {
   EXPECT_EQ(r3["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"], 1);
   EXPECT_EQ(r3["spec"]["restartPolicy"], "Never");
   const json args = r3["spec"]["containers"][0]["args"];
-  EXPECT_EQ(args, json::parse(R"(["train","--data","/data/wikipedia/wikipedia.csv","--config",
+  EXPECT_EQ(args, json::parse(R"j(["train","--data","/data/wikipedia/wikipedia.csv","--config",
       "/opt/disttgl/configs/tgn.yaml","--epochs","5","--batch-size","600","--seed","7","--device",
-      "cpu","--threads","2","--output","/run/disttgl/wiki","--metrics-port","9464"])"));
+      "cpu","--threads","2","--output","/run/disttgl/wiki","--metrics-port","9464",
+      "--metrics-address","$(DISTTGL_LOCAL_ADDR)"])j"));
+  EXPECT_EQ(r3["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"], false);
   // DistTGL's placement: trainers of group 1 beside daemon 1.
   EXPECT_EQ(r3["spec"]["affinity"]["podAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
               [0]["podAffinityTerm"]["labelSelector"]["matchLabels"]["disttgl.io/group"],
@@ -399,6 +404,48 @@ TEST(ParseJob, AFieldOfTheWrongTypeIsNamed) {
   } catch (const SpecError& e) {
     EXPECT_STREQ(e.what(), "spec.trainer.replicas: 3 differs from i*j*k = 2 of spec.layout");
   }
+}
+
+TEST(ComputeThreads, FollowTheTrainersCpuLimitElseItsRequest) {
+  const auto threads = [](const char* resources) {
+    RoleSpec r;
+    r.resources = json::parse(resources);
+    return compute_threads(r);
+  };
+  EXPECT_EQ(threads(R"({})"), std::nullopt);
+  EXPECT_EQ(threads(R"({"limits": {"memory": "4Gi"}})"), std::nullopt);
+  EXPECT_EQ(threads(R"({"requests": {"cpu": "4"}})"), 4);
+  EXPECT_EQ(threads(R"({"requests": {"cpu": 3}})"), 3);
+  EXPECT_EQ(threads(R"({"requests": {"cpu": "2"}, "limits": {"cpu": "6"}})"), 6);
+  EXPECT_EQ(threads(R"({"limits": {"cpu": "2500m"}})"), 2);
+  EXPECT_EQ(threads(R"({"limits": {"cpu": "500m"}})"), 1);
+  EXPECT_EQ(threads(R"({"limits": {"cpu": "0.5"}})"), 1);
+  try {
+    threads(R"({"limits": {"cpu": "two"}})");
+    FAIL() << "accepted";
+  } catch (const SpecError& e) {
+    EXPECT_STREQ(e.what(),
+                 "spec.trainer.resources.limits.cpu: '\"two\"' is not a CPU quantity (e.g. 2, "
+                 "1500m, 0.5)");
+  }
+}
+
+TEST(Reconcile, TrainersGetThreadsFromTheirCpuUnlessExtraArgsSayIt) {
+  json m = manifest();
+  m["spec"]["trainer"]["resources"] = {{"limits", {{"cpu", "3"}}}};
+  const auto args = [](const json& manifest) {
+    return trainer_pod(parse_job(manifest), 0, 0)["spec"]["containers"][0]["args"];
+  };
+  // The manifest's extraArgs give --threads 2: theirs stays, the operator adds none.
+  json a = args(m);
+  EXPECT_EQ(std::count(a.begin(), a.end(), json("--threads")), 1) << a.dump();
+  m["spec"]["training"]["extraArgs"] = json::array();
+  a = args(m);
+  const auto at = std::find(a.begin(), a.end(), json("--threads"));
+  ASSERT_NE(at, a.end()) << a.dump();
+  EXPECT_EQ(*(at + 1), "3");
+  m["spec"]["trainer"]["resources"]["limits"]["cpu"] = "lots";
+  EXPECT_THROW(parse_job(m), SpecError);
 }
 
 TEST(ParseJob, StatusRoundTripsThroughJson) {

@@ -118,6 +118,12 @@ struct Job {
   JobStatus status;
 };
 
+/// The trainer's `--threads` for a role's CPU: its limit, else its request (a Kubernetes
+/// quantity: "2", "1500m", "0.5"), rounded down, at least 1; nullopt when neither is given.
+/// Oversubscribed compute threads slow training several-fold, so a pod uses what it was given.
+/// Throws SpecError naming the field for a CPU quantity that is not one.
+std::optional<int> compute_threads(const RoleSpec& role, const std::string& field = "spec.trainer");
+
 /// Reads a TGNNJob object. Throws SpecError naming the field for one that cannot be used.
 Job parse_job(const json& object);
 /// The status as the status subresource takes it.

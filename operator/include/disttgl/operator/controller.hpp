@@ -89,6 +89,8 @@ class Controller {
   void work();
   void reconcile_key(const std::string& key);
   void apply(const Job& job, const Actions& a);
+  /// Server-side apply of a pod at `path`; an existing pod whose spec cannot change is fine.
+  void apply_pod(const std::string& path, const json& pod);
   void record_events(const Job& job, const std::vector<Event>& events);
   std::string collection(const std::string& ns, const std::string& resource) const;
 

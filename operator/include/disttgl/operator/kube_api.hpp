@@ -1,6 +1,7 @@
 // The Kubernetes API as the operator uses it: a small transport interface (one request, one
-// streamed watch) with cpprestsdk behind it, and typed helpers on top (list, create, delete,
-// merge-patch the status subresource, record an Event). The reconcile core never sees it.
+// streamed watch) with cpprestsdk behind it, and typed helpers on top (list, create, server-side
+// apply, delete, merge-patch the status subresource, record an Event). The reconcile core never
+// sees it.
 #pragma once
 
 #include <atomic>
@@ -67,6 +68,10 @@ class KubeApi {
   /// POST `object` to `path`; returns the created object. 409 AlreadyExists is returned as
   /// nullopt-like null JSON (the object is there: fine for a controller).
   nlohmann::json create(const std::string& path, const nlohmann::json& object);
+  /// Server-side apply of `object` at its own path (e.g. .../pods/NAME) with field manager
+  /// `disttgl-operator`, forcing ownership of the fields it sets: creates the object or brings
+  /// the fields the operator owns back to `object`. Returns the object as stored.
+  nlohmann::json apply(const std::string& path, const nlohmann::json& object);
   /// DELETE; 404 is fine (already gone). `propagation` e.g. "Background".
   void remove(const std::string& path, const std::string& propagation = "Background");
   /// PATCH (merge patch) of `path` (e.g. .../tgnnjobs/NAME/status). Returns the new object.

@@ -14,6 +14,7 @@
 #include "disttgl/common/error.hpp"
 #include "disttgl/common/interrupt.hpp"
 #include "disttgl/common/log.hpp"
+#include "disttgl/trainer/train/device.hpp"
 
 namespace {
 
@@ -33,6 +34,11 @@ void keep_freed_tensor_memory() {
 int main(int argc, char** argv) {
   keep_freed_tensor_memory();
   CLI::App app{"disttgl-trainer: memory-based temporal GNN training (TGN, JODIE, APAN)"};
+  // The images' check: which torch and CUDA this binary carries.
+  app.set_version_flag("--version", [] {
+    return std::string("disttgl-trainer ") + DISTTGL_VERSION + "\n" +
+           disttgl::trainer::describe_build();
+  });
   app.require_subcommand(1);
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")

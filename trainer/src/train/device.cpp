@@ -9,8 +9,11 @@
 #include "disttgl/common/error.hpp"
 #include "disttgl/trainer/train/config.hpp"
 
+#include <torch/version.h>
+
 #ifdef DISTTGL_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
+#include <cuda_runtime_api.h>
 #endif
 
 namespace disttgl::trainer {
@@ -81,6 +84,19 @@ void apply_determinism(bool deterministic) {
   if (deterministic) ::setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", 0);
   at::globalContext().setDeterministicAlgorithms(deterministic, /*warn_only=*/false);
   at::globalContext().setDeterministicCuDNN(deterministic);
+}
+
+std::string describe_build() {
+  std::string text = fmt::format("torch: {}.{}.{}\n", TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR,
+                                 TORCH_VERSION_PATCH);
+#ifdef DISTTGL_WITH_CUDA
+  const auto devices = torch::cuda::is_available() ? torch::cuda::device_count() : 0;
+  text += fmt::format("cuda: {}.{} (compiled in; {} device{} visible)\n", CUDART_VERSION / 1000,
+                      CUDART_VERSION % 1000 / 10, devices, devices == 1 ? "" : "s");
+#else
+  text += "cuda: none (CPU-only build)\n";
+#endif
+  return text;
 }
 
 std::string describe_device(const torch::Device& device) {

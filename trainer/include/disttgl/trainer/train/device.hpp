@@ -36,6 +36,12 @@ std::optional<torch::ScalarType> autocast_dtype(const std::string& precision,
 /// before the first cuBLAS call, so call this before building the model).
 void apply_determinism(bool deterministic);
 
+/// What this binary carries, for `disttgl-trainer --version` (one "key: value" per line):
+///   torch: 2.11.0
+///   cuda: 13.0 (compiled in; 0 devices visible)   or   cuda: none (CPU-only build)
+/// Counting devices initialises the CUDA runtime when the build has it (no error without a GPU).
+std::string describe_build();
+
 /// "cpu" or "cuda:0 (NVIDIA H200, 139.8 GiB, compute capability 9.0)" for logs and
 /// summary.json.
 std::string describe_device(const torch::Device& device);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds a real Kubernetes control plane for the operator's tests from Go modules (nothing but
 # the module proxy is reachable; no release binaries): kube-apiserver, kube-scheduler and
+# kube-controller-manager (Deployments and garbage collection for the end-to-end cluster) and
 # kubectl from k8s.io/kubernetes, etcd from go.etcd.io/etcd/server/v3, kwok and helm. The
 # binaries, the module cache and the build cache live in a cache shared by every checkout
 # ($DISTTGL_CACHE/k8s-<pins>, default ~/.cache/disttgl); the checkout gets .deps/k8s/bin.
@@ -28,6 +29,7 @@ export GOTOOLCHAIN=local
 
 # k8s.io/kubernetes requires its staging modules at v0.0.0: a tools module replaces each with
 # the matching published v0.<minor>.<patch>, listed from the release's own go.mod.
+KUBE_COMMANDS=(kube-apiserver kube-scheduler kube-controller-manager kubectl)
 build_kube() {
   local mod="$dir/src/kubernetes"
   if [ ! -f "$mod/go.mod" ]; then
@@ -47,12 +49,17 @@ build_kube() {
         sed "s#.*#replace & => & v0.${K8S_VERSION#1.}#"
     } > "$mod/go.mod.tmp"
     mv "$mod/go.mod.tmp" "$mod/go.mod"
-    printf 'package tools\n\nimport (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver"\n\t_ "k8s.io/kubernetes/cmd/kube-scheduler"\n\t_ "k8s.io/kubernetes/cmd/kubectl"\n)\n' > "$mod/tools.go"
+  fi
+  # The commands are imported by one file; a command added later re-tidies the module.
+  local tools
+  tools=$(printf 'package tools\n\nimport (\n'; printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "${KUBE_COMMANDS[@]}"; printf ')\n')
+  if [ "$(cat "$mod/tools.go" 2> /dev/null)" != "$tools" ]; then
+    printf '%s\n' "$tools" > "$mod/tools.go"
     (cd "$mod" && go mod tidy > /dev/null)
   fi
   local ldflags="-X k8s.io/component-base/version.gitVersion=v$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${K8S_VERSION#1.}"
   ldflags=${ldflags%.*}  # gitMinor is the minor only ("36")
-  for cmd in kube-apiserver kube-scheduler kubectl; do
+  for cmd in "${KUBE_COMMANDS[@]}"; do
     if [ ! -x "$bin/$cmd" ]; then
       log "building $cmd v$K8S_VERSION"
       (cd "$mod" && go build -ldflags "$ldflags" -o "$bin/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd")

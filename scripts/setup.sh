@@ -5,8 +5,10 @@
 #   3. the CUDA 13.0 toolkit pieces LibTorch's CMake config asks for (nvcc, crt, cccl, nvvm,
 #      runtime, cublas) plus cuDNN and NCCL, from NVIDIA's PyPI wheels, assembled into an
 #      ordinary toolkit layout so CMake's FindCUDAToolkit and nvcc find each other;
-#   5. kube-apiserver, etcd, kube-scheduler, kubectl, kwok and helm for the operator's tests
-#      (scripts/setup-k8s.sh, built from Go modules; about 15 minutes cold).
+#   5. kube-apiserver, etcd, kube-scheduler, kube-controller-manager, kubectl, kwok and helm for
+#      the operator's and the end-to-end tests (scripts/setup-k8s.sh, built from Go modules; about
+#      20 minutes cold);
+#   6. Docker (Debian's docker.io) and debootstrap for the images (scripts/setup-docker.sh).
 # The virtualenv and toolkit live in a cache shared by every checkout on the machine
 # ($DISTTGL_CACHE, default ~/.cache/disttgl), keyed by the pins; the checkout gets links:
 #   .venv -> the virtualenv, .deps/torch -> the torch package (CMake prefix .deps/torch/share/cmake),
@@ -105,3 +107,6 @@ log "done: CMake prefix $root/.deps/torch/share/cmake, CUDA root $root/.deps/cud
 
 # --- 5. A real Kubernetes control plane for the operator's tests (from Go modules) -------------
 scripts/setup-k8s.sh
+
+# --- 6. Docker and debootstrap for the images and the end-to-end cluster -----------------------
+scripts/setup-docker.sh

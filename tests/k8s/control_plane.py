@@ -1,7 +1,8 @@
 """A real Kubernetes control plane for tests: etcd, kube-apiserver and (optionally)
 kube-scheduler on loopback, built by scripts/setup-k8s.sh into .deps/k8s/bin. Envtest-style:
-a static admin token, RBAC on, service-account keys; no controller-manager and no kubelet (tests
-play the kubelet by patching pod status, or use kwok). Everything runs under one temporary
+a static admin token, RBAC on, service-account keys; optionally kube-controller-manager
+(Deployments, garbage collection). No kubelet: tests play it by patching pod status, use kwok, or
+run tests/e2e/node_agent.py, which runs pods with Docker. Everything runs under one temporary
 directory and is stopped by pid, leaving nothing behind.
 
     with ControlPlane(root) as cp:
@@ -26,16 +27,22 @@ def free_port():
 
 
 class ControlPlane:
-    def __init__(self, root, scheduler=False, kwok=False):
+    def __init__(self, root, scheduler=False, kwok=False, controller_manager=False, directory=None):
         self.bin = os.path.join(root, ".deps", "k8s", "bin")
         for tool in ("etcd", "kube-apiserver", "kubectl"):
             if not os.access(os.path.join(self.bin, tool), os.X_OK):
                 raise RuntimeError(f"{self.bin}/{tool} is missing: run scripts/setup-k8s.sh")
         self.scheduler = scheduler
         self.kwok = kwok
+        self.controller_manager = controller_manager
         self.stages = os.path.join(root, ".deps", "k8s", "kwok-stages.yaml")
         self.procs = []
-        self.dir = tempfile.mkdtemp(prefix="disttgl-k8s-")
+        # directory: a fixed place (the cluster demo keeps it); default a fresh temporary one.
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+            self.dir = directory
+        else:
+            self.dir = tempfile.mkdtemp(prefix="disttgl-k8s-")
         self.token = "disttgl-test-admin-token"
 
     def __enter__(self):
@@ -95,6 +102,14 @@ users: [{{name: admin, user: {{token: {self.token}}}}}]
         if self.scheduler:
             self._spawn("kube-scheduler", [f"--kubeconfig={self.kubeconfig}", "--leader-elect=false",
                                            "--bind-address=127.0.0.1", f"--secure-port={free_port()}"])
+        if self.controller_manager:
+            # Deployments (the operator's), garbage collection of owned objects and binding of
+            # PersistentVolumeClaims; nothing else.
+            self._spawn("kube-controller-manager", [
+                f"--kubeconfig={self.kubeconfig}", "--leader-elect=false", "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}", "--controllers=deployment-controller,replicaset-controller,"
+                "garbage-collector-controller,persistentvolume-binder-controller",
+                "--use-service-account-credentials=false"])
         if self.kwok:
             # kwok plays the kubelet of fake nodes (annotation kwok.x-k8s.io/node=fake): nodes
             # become Ready and scheduled pods Running; it runs no containers.

@@ -120,6 +120,8 @@ stage() {  # stage COMPONENT -> build/images/disttgl-COMPONENT/opt/disttgl/{bin,
   rm -rf "$dir"
   mkdir -p "$dir/opt/disttgl/bin" "$dir/opt/disttgl/lib"
   cp "$bin" "$dir/opt/disttgl/bin/"
+  # The release build carries DWARF (-g) for profiling; an image needs only the symbols.
+  strip --strip-debug "$dir/opt/disttgl/bin/$(basename "$bin")"
   local line name path
   while read -r line; do
     name=$(awk '{print $1}' <<< "$line")

@@ -57,6 +57,8 @@ json pod_base(const Job& job, const RoleSpec& role, const std::string& name, jso
                {"hostname", name},
                {"subdomain", service_name(job)},
                {"enableServiceLinks", false},
+               // Trainers and daemons never call the Kubernetes API: no token in the pod.
+               {"automountServiceAccountToken", false},
                // Restricted Pod Security: the images run as a non-root user.
                {"securityContext",
                 {{"runAsNonRoot", true}, {"seccompProfile", {{"type", "RuntimeDefault"}}}}},

@@ -188,6 +188,8 @@ class Worker(threading.Thread):
             self.handle_exit(pod)
         if self.restart_at and time.time() >= self.restart_at:
             self.restart(pod, c)
+            if self.cid is None:  # it was gone: launch a new one now
+                return 0.2
         due = [time.time() + 30] + ([self.restart_at] if self.restart_at else [])
         if self.running and c.get("readinessProbe"):
             due.append(self.readiness(pod, c, c["readinessProbe"]))
@@ -205,7 +207,7 @@ class Worker(threading.Thread):
                            f"containers; this one has {len(spec['containers'])} and "
                            f"{len(spec.get('initContainers') or [])}", permanent=True)
         self.start_time = self.start_time or now()
-        info = ag.inspect("image", c["image"])
+        info = ag.inspect("image", c["image"], strict=True)
         if info is None:
             raise PodError("ErrImageNeverPull", f'Container image "{c["image"]}" is not present on node {ag.node} '
                            "and node-agent never pulls: build or load it there")
@@ -487,11 +489,16 @@ class Worker(threading.Thread):
 
     def restart(self, pod, c):
         self.restart_at, self.restarts = None, self.restarts + 1
+        if self.ag.inspect("container", self.cid) is None:  # removed behind our back: the next step runs a new one
+            log(f"pod {self.key}: container {self.cid[:12]} is gone, creating another")
+            self.cid = None
+            return
         rc, _, err = self.ag.docker("start", self.cid)
         st = (self.ag.inspect("container", self.cid) or {}).get("State", {})
         self.started_at, self.running = docker_time(st.get("StartedAt")) or now(), True
         self.arm(c)
-        log(f"restarted pod {self.key} ({self.cid[:12]}, restart {self.restarts})" + (f": {err.splitlines()[0]}" if rc else ""))
+        log(f"restarted pod {self.key} ({self.cid[:12]}, restart {self.restarts})" +
+            (f": {err.splitlines()[0]}" if rc and err else ""))
         self.report_running(pod)
 
     def report_running(self, pod):
@@ -580,8 +587,10 @@ class Agent:
             return 124, "", f"docker {args[0]} timed out"
         return r.returncode, r.stdout.strip(), r.stderr.strip()
 
-    def inspect(self, kind, ref):
-        rc, out, _ = self.docker(kind, "inspect", ref)
+    def inspect(self, kind, ref, strict=False):
+        rc, out, err = self.docker(kind, "inspect", ref)
+        if rc != 0 and strict and "No such" not in err:  # dockerd away: no news about the image
+            raise OSError(f"docker {kind} inspect {ref}: {err}")
         return json.loads(out)[0] if rc == 0 else None
 
     def pod_ip(self, uid):
@@ -719,10 +728,8 @@ class Agent:
                 with self.api.open("GET", f"/api/v1/pods?{q}", timeout=90) as resp:
                     for line in resp:
                         ev = json.loads(line)
-                        if ev["type"] == "ERROR":
-                            rv = None if ev["object"].get("code") == 410 else rv  # 410: too old, list again
-                            log(f"pod watch: {ev['object'].get('message')}")
-                            break
+                        if ev["type"] == "ERROR":  # 410 Gone: too old, list again; others: back off
+                            raise ApiError(ev["object"].get("code", 500), ev["object"].get("message", ""))
                         rv = ev["object"]["metadata"]["resourceVersion"]
                         if ev["type"] != "BOOKMARK":
                             with self.lock:

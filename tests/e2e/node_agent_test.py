@@ -103,7 +103,7 @@ def pod(name, command, restart="Never", env=(), volumes=(), mounts=(), image=IMA
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"}, "spec": s}
 
 
-def run(root, tmp, cp, dhost):
+def run(tmp, cp, dhost):
     api = Api(cp)
     out = os.path.join(tmp, "out")
     os.makedirs(out)
@@ -132,7 +132,7 @@ grep '^nameserver' /etc/resolv.conf > /out/b-dns
                               "--pod-cidr", str(CIDR), "--cpu", "2", "--memory", "8Gi"],
                              stdout=log, stderr=subprocess.STDOUT)
     try:
-        _run(api, cp, agent, tmp, out, state, port, dhost)
+        _run(api, cp, agent, out, state, port)
     finally:
         if agent.poll() is None:
             agent.kill()
@@ -141,7 +141,7 @@ grep '^nameserver' /etc/resolv.conf > /out/b-dns
             docker("rm", "-f", cid, check_rc=False)
 
 
-def _run(api, cp, agent, tmp, out, state, port, dhost):
+def _run(api, cp, agent, out, state, port):
     t = time.time()
     node = wait("the Node to be Ready", lambda: (lambda n: n if n and cond(n, "Ready").get("status") == "True"
                                                   else None)(api.get(f"/api/v1/nodes/{NODE}")), 30)
@@ -333,9 +333,10 @@ def main():
         with ControlPlane(root, scheduler=True) as cp:
             say(f"control plane up in {time.time() - t:.1f} s")
             try:
-                run(root, tmp, cp, dhost)
-            except Fail as e:
-                print(f"FAIL: {e}\n--- agent log ---\n{open(os.path.join(tmp, 'agent.log')).read()}", flush=True)
+                run(tmp, cp, dhost)
+            except Exception as e:  # noqa: BLE001 - any failure: show the agent's log
+                log = os.path.join(tmp, "agent.log")
+                print(f"FAIL: {e}\n--- agent log ---\n{open(log).read() if os.path.exists(log) else ''}", flush=True)
                 return 1
         say("PASS")
         return 0

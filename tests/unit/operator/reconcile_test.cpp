@@ -99,6 +99,7 @@ TEST(Reconcile, AFreshJobGetsItsServiceAndTheDaemonsFirst) {
   EXPECT_EQ(d["metadata"]["ownerReferences"][0]["controller"], true);
   EXPECT_EQ(d["metadata"]["labels"]["disttgl.io/attempt"], "0");
   EXPECT_EQ(d["spec"]["subdomain"], "wiki");
+  EXPECT_EQ(d["spec"]["automountServiceAccountToken"], false);
   EXPECT_EQ(
       d["spec"]["containers"][0]["args"],
       json::parse(

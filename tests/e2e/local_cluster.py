@@ -2,7 +2,7 @@
 kube-scheduler and kube-controller-manager (tests/k8s/control_plane.py), one node whose pods run
 in Docker (tests/e2e/node_agent.py), the disttgl chart installed with Helm (the operator runs in
 its image), hostPath volumes for the shared datasets and the run directories, and a Prometheus
-that discovers the pods through the API server. Used by scripts/cluster-demo.sh and
+that discovers the pods through the API server (tests/e2e/pod_targets.py). Used by scripts/cluster-demo.sh and
 tests/e2e/cluster_test.py.
 
     with LocalCluster(root, state_dir) as c:
@@ -88,7 +88,7 @@ class LocalCluster:
         self.cp.start()
         self._write_pids()
         self._start_agent()
-        self.kubectl("wait", "--for=condition=Ready", f"node/{NODE}", "--timeout=60s")
+        self._wait_node_ready()
         self._volumes()
         self._install_chart()
         if self.want_prometheus:
@@ -108,6 +108,19 @@ class LocalCluster:
             self.cp.token, "--node", NODE, "--state-dir", self.agent_state, "--docker-host",
             self.env.get("DOCKER_HOST", "unix:///var/run/docker.sock"), "--cpu", self.cpu, "--memory",
             self.memory], env=self.env)
+
+    def _wait_node_ready(self, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.procs["node-agent"].poll() is not None:
+                raise ClusterError(f"the node agent exited: see {self.state}/node-agent.log")
+            r = self.kubectl("get", "node", NODE, "-o", "json", check=False)
+            if r.returncode == 0:
+                conds = json.loads(r.stdout).get("status", {}).get("conditions", [])
+                if any(c["type"] == "Ready" and c["status"] == "True" for c in conds):
+                    return
+            time.sleep(0.5)
+        raise ClusterError(f"node {NODE} not Ready within {timeout} s: see {self.state}/node-agent.log")
 
     def _volumes(self):
         """PersistentVolumes on host paths, bound to the claims the examples name."""
@@ -148,28 +161,19 @@ class LocalCluster:
 
     def _start_prometheus(self):
         self.prom_port = free_port()
-        token_file = os.path.join(self.state, "prometheus-token")
-        with open(token_file, "w") as f:
-            f.write(self.cp.token)
-        # Kubernetes service discovery against the local API server: every pod with a container
-        # port named "metrics" (trainers, memory daemons, the operator), at its pod IP. The pods'
-        # own `job` labels (the TGNNJob) are kept, as docs/observability.md says to.
-        sd = {"api_server": self.cp.server, "role": "pod",
-              "tls_config": {"insecure_skip_verify": True},
-              "authorization": {"credentials_file": token_file},
-              "namespaces": {"names": [JOB_NS, OPERATOR_NS]}}
+        # Discovery: Debian's Prometheus has no kubernetes_sd_configs, so pod_targets.py lists
+        # the pods through the API server and writes what the chart's PodMonitor would select
+        # (container port "metrics", at the pod IP) as a file_sd file. The pods' own `job`
+        # labels (the TGNNJob) are kept (honor_labels), as docs/observability.md says to.
+        targets = os.path.join(self.state, "pod-targets.json")
+        with open(targets, "w") as f:
+            f.write("[]")
+        self._spawn("pod-targets", [sys.executable, os.path.join(HERE, "pod_targets.py"), "--server",
+                                    self.cp.server, "--token", self.cp.token, "--output", targets,
+                                    "--namespace", JOB_NS, "--namespace", OPERATOR_NS])
         config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                  "scrape_configs": [{
-                      "job_name": "kubernetes-pods", "honor_labels": True,
-                      "kubernetes_sd_configs": [sd],
-                      "relabel_configs": [
-                          {"source_labels": ["__meta_kubernetes_pod_container_port_name"],
-                           "regex": "metrics", "action": "keep"},
-                          {"source_labels": ["__meta_kubernetes_pod_ip",
-                                             "__meta_kubernetes_pod_container_port_number"],
-                           "regex": "(.+);(.+)", "replacement": "$1:$2", "target_label": "__address__"},
-                          {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
-                          {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"}]}]}
+                  "scrape_configs": [{"job_name": "kubernetes-pods", "honor_labels": True,
+                                      "file_sd_configs": [{"files": [targets], "refresh_interval": "1s"}]}]}
         path = os.path.join(self.state, "prometheus.yml")
         with open(path, "w") as f:
             json.dump(config, f, indent=1)  # JSON is YAML
@@ -205,6 +209,7 @@ class LocalCluster:
         (a dict merged into spec) derive a variant. Returns the job's name."""
         r = self.kubectl("create", "--dry-run=client", "-o", "json", "-f", manifest)
         job = json.loads(r.stdout)
+        job["metadata"]["namespace"] = JOB_NS
         if name:
             job["metadata"]["name"] = name
             job["spec"]["checkpoint"]["path"] = name
@@ -233,6 +238,10 @@ class LocalCluster:
             p = st.get("progress", {})
             line = f"{row}   progress: epoch {p.get('epoch', '-')}, events/s {p.get('eventsPerSecond', '-')}, " \
                    f"validation AP {p.get('validationAP', '-')}"
+            # Why it waits, when a condition says so (a refused child, an unschedulable pod).
+            for c in st.get("conditions", []):
+                if c.get("status") == "False" and c.get("reason") in ("CreateFailed", "Unschedulable"):
+                    line += f"\n    {c['type']}: {c['reason']}: {c.get('message', '')}"
             if on_line and line != last:
                 on_line(line)
                 last = line
@@ -291,7 +300,7 @@ class LocalCluster:
                     step()
                 except Exception as e:  # keep tearing down; report at the end
                     errors.append(str(e))
-        for name in ("prometheus", "node-agent"):
+        for name in ("prometheus", "pod-targets", "node-agent"):
             p = self.procs.pop(name, None)
             if p and p.poll() is None:
                 os.killpg(p.pid, signal.SIGTERM)
@@ -329,7 +338,7 @@ class LocalCluster:
         with open(path) as f:
             info = json.load(f)
         pids = info["pids"]
-        order = ["prometheus", "node-agent"] + [n for n in pids if n.startswith("cp-")][::-1]
+        order = ["prometheus", "pod-targets", "node-agent"] + [n for n in pids if n.startswith("cp-")][::-1]
         for name in order:
             pid = pids.get(name)
             if pid is None:

@@ -59,10 +59,12 @@ def main():
         allowed = [("create", "pods", "ml"), ("delete", "pods", "ml"), ("watch", "tgnnjobs.disttgl.io", "ml"),
                    ("patch", "tgnnjobs.disttgl.io/status", "ml"), ("create", "events", "ml"),
                    ("create", "services", "ml"), ("delete", "services", "ml"),
+                   # server-side apply of the children is a PATCH
+                   ("patch", "pods", "ml"), ("patch", "services", "ml"),
                    ("update", "leases.coordination.k8s.io", "disttgl-system")]
         denied = [("get", "secrets", "ml"), ("create", "deployments.apps", "ml"), ("update", "tgnnjobs.disttgl.io", "ml"),
                   ("update", "services", "ml"), ("update", "leases.coordination.k8s.io", "ml"),
-                  ("create", "clusterroles.rbac.authorization.k8s.io", ""), ("patch", "pods", "ml")]
+                  ("create", "clusterroles.rbac.authorization.k8s.io", ""), ("update", "pods", "ml")]
         for verb, res, ns in allowed + denied:
             resource, _, sub = res.partition("/")
             r = cp.kubectl("auth", "can-i", verb, resource, *([f"--subresource={sub}"] if sub else []),

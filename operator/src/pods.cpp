@@ -3,6 +3,9 @@
 // trainers beside its daemon on one node; groups spread over nodes).
 #include <fmt/format.h>
 
+#include <string>
+#include <vector>
+
 #include "disttgl/operator/reconcile.hpp"
 
 namespace disttgl::op {
@@ -117,6 +120,28 @@ json pod_ip_env(const std::string& name) {
   return {{"name", name}, {"valueFrom", {{"fieldRef", {{"fieldPath", "status.podIP"}}}}}};
 }
 
+// Flags of `train` that --resume refuses: the run's config.yaml fixes them.
+const std::vector<std::string> kFixedByTheRun = {"--config", "--batch-size", "--precision", "--lr"};
+
+// `args` without `flags`, each given as "--flag VALUE" or "--flag=VALUE".
+std::vector<std::string> without_flags(const std::vector<std::string>& args,
+                                       const std::vector<std::string>& flags) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    bool drop = false;
+    for (const auto& f : flags) {
+      if (args[i] == f) {
+        drop = true;
+        ++i;  // its value
+        break;
+      }
+      if (args[i].rfind(f + "=", 0) == 0) drop = true;
+    }
+    if (!drop) out.push_back(args[i]);
+  }
+  return out;
+}
+
 bool has_flag(const std::vector<std::string>& args, const std::string& flag) {
   for (const auto& a : args) {
     if (a == flag || a.rfind(flag + "=", 0) == 0) return true;
@@ -192,30 +217,34 @@ json trainer_pod(const Job& job, std::int64_t attempt, int rank) {
   const std::string name = trainer_pod_name(job, attempt, rank);
   json pod = pod_base(job, s.trainer, name, l);
   const std::string run_dir = fmt::format("{}/{}", kRunMount, s.checkpoint_path);
+  // A restarted group continues the run when rank 0 has validated (and so checkpointed) an
+  // epoch on a persistent volume; otherwise it starts over.
+  const bool resume = attempt > 0 && job.status.progress.validation_ap.has_value() &&
+                      s.checkpoint_volume.has_value();
   json args = json::array({"train", "--data", fmt::format("{}/{}", kDataMount, s.dataset_path)});
-  if (!s.model_preset.empty()) {
+  // A resumed run trains exactly as it started, from the run's own config.yaml: the trainer
+  // refuses what would reshape it (--config, --batch-size, --precision, --lr) with --resume.
+  if (!resume) {
     args.push_back("--config");
-    args.push_back(fmt::format("/opt/disttgl/configs/{}.yaml", s.model_preset));
-  } else {
-    args.push_back("--config");
-    args.push_back("/etc/disttgl/config/" + s.config_map_key);
+    args.push_back(s.model_preset.empty()
+                       ? "/etc/disttgl/config/" + s.config_map_key
+                       : fmt::format("/opt/disttgl/configs/{}.yaml", s.model_preset));
+    args.push_back("--batch-size");
+    args.push_back(std::to_string(s.batch_size));
   }
   for (const std::string& a :
-       {std::string("--epochs"), std::to_string(s.epochs), std::string("--batch-size"),
-        std::to_string(s.batch_size), std::string("--seed"), std::to_string(s.seed),
-        std::string("--device"), s.device}) {
+       {std::string("--epochs"), std::to_string(s.epochs), std::string("--seed"),
+        std::to_string(s.seed), std::string("--device"), s.device}) {
     args.push_back(a);
   }
-  for (const auto& a : s.extra_args) args.push_back(a);
+  for (const auto& a : resume ? without_flags(s.extra_args, kFixedByTheRun) : s.extra_args) {
+    args.push_back(a);
+  }
   if (const auto threads = compute_threads(s.trainer);
       threads && !has_flag(s.extra_args, "--threads")) {
     args.push_back("--threads");
     args.push_back(std::to_string(*threads));
   }
-  // A restarted group continues the run when rank 0 has validated (and so checkpointed) an
-  // epoch on a persistent volume; otherwise it starts over.
-  const bool resume = attempt > 0 && job.status.progress.validation_ap.has_value() &&
-                      s.checkpoint_volume.has_value();
   args.push_back(resume ? "--resume" : "--output");
   args.push_back(run_dir);
   args.push_back("--metrics-port");

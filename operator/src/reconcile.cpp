@@ -169,23 +169,28 @@ struct Decider {
     }
     count(current);
 
-    // A failed, evicted or deleted pod of the current attempt restarts the whole group.
+    // Once the trainers of this attempt were started (DaemonsReady held before this pass)...
+    const Condition* daemons_ready = job.status.condition("DaemonsReady");
+    const bool trainers_started = daemons_ready != nullptr && daemons_ready->status == "True";
+    // A failed, evicted or deleted pod of the current attempt restarts the whole group. A
+    // daemon that ended with exit 0 before its trainers started did so too early; once they
+    // run, exit 0 is what a group leader's SHUTDOWN at the end of training gives, and its
+    // trainer may still be finishing (evaluating, lingering): the trainers' outcome decides (a
+    // trainer that loses its daemon mid-run fails, which restarts the group).
     const ObservedPod* failed = nullptr;
     for (const ObservedPod* p : current) {
-      const bool daemon_done = p->role == "memory-daemon" && p->phase == "Succeeded" &&
-                               st.trainers.succeeded < st.trainers.desired;
+      const bool daemon_done =
+          p->role == "memory-daemon" && p->phase == "Succeeded" && !trainers_started;
       if (p->phase == "Failed" || p->deleting || daemon_done) {
         failed = p;
         break;
       }
     }
-    // Once the trainers of this attempt were started (DaemonsReady held before this pass), a
-    // missing pod is never recreated alone: a trainer missing past the watch-lag grace, or a
-    // daemon missing at all (daemons were seen Ready before any trainer), vanished (force
-    // deleted, or garbage-collected with a lost node) and restarts the group.
+    // Once the trainers of this attempt were started, a missing pod is never recreated alone: a
+    // trainer missing past the watch-lag grace, or a daemon missing at all (daemons were seen
+    // Ready before any trainer), vanished (force deleted, or garbage-collected with a lost node)
+    // and restarts the group.
     std::optional<ObservedPod> vanished;
-    const Condition* daemons_ready = job.status.condition("DaemonsReady");
-    const bool trainers_started = daemons_ready != nullptr && daemons_ready->status == "True";
     const auto gone = [&](const std::string& pod, const std::string& role, int rank, int group) {
       ObservedPod g;
       g.name = pod;
@@ -245,8 +250,10 @@ struct Decider {
           true, "Succeeded",
           fmt::format("all {} trainers succeeded (attempt {})", st.trainers.desired, st.attempt));
     }
+    // Finished pods of a running attempt (trainers done, daemons shut down by them) still count.
+    const int daemons_done = trainers_started ? st.daemons.succeeded : 0;
     const bool all_running = st.trainers.ready + st.trainers.succeeded == st.trainers.desired &&
-                             st.daemons.ready == st.daemons.desired;
+                             st.daemons.ready + daemons_done == st.daemons.desired;
     if (all_running) {
       if (st.phase != "Running") {
         a.events.push_back({"Normal", "Running",

@@ -539,9 +539,18 @@ class Worker(threading.Thread):
         for i in set(ids.split()) | ({cid} if cid else set()):
             t0 = time.time()
             self.ag.docker("stop", "-t", str(grace), i, timeout=grace + 60)
+            self.save_logs(i)
             self.ag.docker("rm", "-f", "-v", i)
             log(f"pod {self.key}: stopped and removed container {i[:12]} in {time.time() - t0:.1f} s")
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def save_logs(self, cid):
+        """The container's output, kept after it is removed (like the kubelet's /var/log/pods):
+        STATE/logs/<namespace>_<pod>_<container id>.log."""
+        out = os.path.join(self.ag.state, "logs")
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, f"{self.ns}_{self.name}_{cid[:12]}.log"), "w") as f:
+            subprocess.run(["docker", "logs", cid], stdout=f, stderr=subprocess.STDOUT, env=self.ag.denv, timeout=60)
 
     def finish_delete(self):
         """Like the kubelet once the containers are gone: delete the pod for good."""

@@ -5,7 +5,7 @@ Checked: exit codes and phases, $(VAR) and downward-API env, hostPath and emptyD
 runAsUser, runAsNonRoot refusal, a missing image, pod names through the shared hosts file and a TCP
 connection between pods, a TCP readiness probe, CPU/memory limits, a restart (OnFailure), the
 service-account token and ca.crt (kubectl authenticates with them), deletion within the grace
-period, and SIGTERM (no container left, Node deleted, state dir empty).
+period, and SIGTERM (no container left, Node deleted, only the saved container logs left).
 
 Usage: node_agent_test.py REPO_ROOT     (exit 77: skipped - not root, no docker, no base image)
 The image is disttgl/base:bookworm-local unless DISTTGL_E2E_BASE_IMAGE names another.
@@ -297,14 +297,16 @@ def _run(api, cp, agent, out, state, port):
                                                      else None)(api.get(f"/api/v1/nodes/{NODE}")), 15)
     say(f"heartbeat: Ready lastHeartbeatTime {beat0} -> {cond(node, 'Ready')['lastHeartbeatTime']}")
 
-    # SIGTERM: all containers gone, the Node deleted, nothing left in the state dir.
+    # SIGTERM: all containers gone, the Node deleted, nothing but the saved logs in the state dir.
     t = time.time()
     agent.send_signal(signal.SIGTERM)
     rc = agent.wait(40)
     check(rc == 0, f"agent exit {rc}")
     check(docker("ps", "-aq", "--filter", f"label=disttgl-node-agent={NODE}") == "", "containers left")
     check(api.get(f"/api/v1/nodes/{NODE}") is None, "node deleted")
-    check(os.listdir(state) == [], f"state dir left: {os.listdir(state)}")
+    check(os.listdir(state) in ([], ["logs"]), f"state dir left: {os.listdir(state)}")
+    logs = os.listdir(os.path.join(state, "logs")) if os.path.isdir(os.path.join(state, "logs")) else []
+    check(any(n.startswith("default_exit3_") for n in logs), f"no saved log of pod exit3: {logs}")
     say(f"SIGTERM: agent exited 0 in {time.time() - t:.1f} s, no container left, node deleted")
 
 

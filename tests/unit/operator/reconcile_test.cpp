@@ -146,7 +146,7 @@ TEST(Reconcile, ReadyDaemonsStartEveryTrainerWithTheLaunchContract) {
   EXPECT_EQ(r3["spec"]["restartPolicy"], "Never");
   const json args = r3["spec"]["containers"][0]["args"];
   EXPECT_EQ(args, json::parse(R"j(["train","--data","/data/wikipedia/wikipedia.csv","--config",
-      "/opt/disttgl/configs/tgn.yaml","--epochs","5","--batch-size","600","--seed","7","--device",
+      "/opt/disttgl/configs/tgn.yaml","--batch-size","600","--epochs","5","--seed","7","--device",
       "cpu","--threads","2","--output","/run/disttgl/wiki","--metrics-port","9464",
       "--metrics-address","$(DISTTGL_LOCAL_ADDR)"])j"));
   EXPECT_EQ(r3["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"], false);
@@ -241,8 +241,14 @@ TEST(Reconcile, AFailedTrainerRestartsTheWholeGroupAsTheNextAttempt) {
   EXPECT_NE(args_of(job).find("\"--output\",\"/run/disttgl/wiki\""), std::string::npos)
       << args_of(job);
   job.status.progress.validation_ap = 0.9;
-  EXPECT_NE(args_of(job).find("\"--resume\",\"/run/disttgl/wiki\""), std::string::npos)
-      << args_of(job);
+  // The run's own config.yaml fixes what --resume refuses: no --config, --batch-size or
+  // extraArgs' --lr/--precision (both spellings); the rest stays.
+  job.spec.extra_args = {"--lr", "0.01", "--threads", "2", "--precision=bf16", "--patience", "5"};
+  EXPECT_EQ(trainer_pod(job, 1, 0)["spec"]["containers"][0]["args"],
+            json::parse(R"j(["train","--data","/data/wikipedia/wikipedia.csv","--epochs","5",
+                "--seed","7","--device","cpu","--threads","2","--patience","5","--resume",
+                "/run/disttgl/wiki","--metrics-port","9464","--metrics-address",
+                "$(DISTTGL_LOCAL_ADDR)"])j"));
   EXPECT_EQ(env_of(trainer_pod(job, 1, 0), "DISTTGL_ATTEMPT"), "1");
 }
 
@@ -266,6 +272,30 @@ TEST(Reconcile, AnEvictedDaemonAtTheRestartLimitFailsTheJobAndCleansUp) {
   // cleanPodPolicy Running: everything still running goes, the failed pod stays for its logs.
   EXPECT_EQ(a.delete_pods,
             (std::vector<std::string>{"wiki-a1-daemon-1", "wiki-a1-rank-0", "wiki-a1-rank-1"}));
+}
+
+TEST(Reconcile, ADaemonEndingBeforeItsTrainersStartRestartsButNotAfter) {
+  Job job = parse_job(manifest());
+  job.status = reconcile(job, {}, false, kT0).status;
+  // Before the trainers: a daemon that exits 0 ended too early.
+  auto early = daemons(0, "Running", true);
+  early[1].phase = "Succeeded";
+  const Actions a = reconcile(job, early, true, kT0 + 5);
+  EXPECT_EQ(a.status.phase, "Restarting");
+  EXPECT_EQ(a.status.last_failure->pod, "wiki-a0-daemon-1");
+  // After: a group leader's SHUTDOWN ends its daemon while the trainer finishes (rank 1 here
+  // succeeded, rank 0 still evaluates): not a failure, and the job then succeeds.
+  job.status = reconcile(job, daemons(0, "Running", true), true, kT0 + 5).status;
+  auto late = daemons(0, "Running", true) + trainers(0, "Running");
+  late[1].phase = "Succeeded";
+  late[3].phase = "Succeeded";
+  const Actions b = reconcile(job, late, true, kT0 + 60);
+  EXPECT_EQ(b.status.phase, "Running");
+  EXPECT_EQ(b.status.restarts, 0);
+  EXPECT_TRUE(b.delete_pods.empty());
+  job.status = b.status;
+  late[2].phase = "Succeeded";
+  EXPECT_EQ(reconcile(job, late, true, kT0 + 70).status.phase, "Succeeded");
 }
 
 TEST(Reconcile, AllTrainersSucceededIsSuccessAndTheDaemonsGo) {

@@ -117,6 +117,9 @@ std::optional<int> compute_threads(const RoleSpec& role, const std::string& fiel
 Job parse_job(const json& o) {
   Job job;
   const json& meta = object_at(o, "metadata", "metadata");
+  if (meta.contains("resourceVersion") && meta["resourceVersion"].is_string()) {
+    job.resource_version = meta["resourceVersion"].get<std::string>();
+  }
   read_string(meta, "namespace", "metadata.namespace", job.ns);
   read_string(meta, "name", "metadata.name", job.name);
   read_string(meta, "uid", "metadata.uid", job.uid);

@@ -241,6 +241,13 @@ void Controller::work() {
       if (options_.metrics != nullptr) options_.metrics->reconciled(true, seconds());
       lock.lock();
       failures_.erase(key);
+    } catch (const StaleJob& e) {
+      // Our cache is behind the job (409 on the status write): not an error; the watch brings
+      // the newer job soon, and the reconcile runs again on it.
+      spdlog::debug("reconcile {}: {} (again in {:.1f} s)", key, e.what(), kStaleRetryS);
+      if (options_.metrics != nullptr) options_.metrics->reconciled(true, seconds());
+      enqueue(key, kStaleRetryS);
+      lock.lock();
     } catch (const std::exception& e) {
       ++errors_;
       if (options_.metrics != nullptr) options_.metrics->reconciled(false, seconds());
@@ -358,23 +365,40 @@ void Controller::reconcile_key(const std::string& key) {
 
 void Controller::apply(const Job& job, const Actions& given) {
   const std::string pods = collection(job.ns, "pods");
+  const std::string status_path = collection(job.ns, "tgnnjobs") + "/" + job.name + "/status";
   Actions a = given;
+  // The status is written first, with the resourceVersion the decision was made on: a cache
+  // that has not yet seen our previous write (or anyone's) gets 409 and acts on nothing, so a
+  // stale read can never delete or create pods (it once restarted a job that had just
+  // succeeded, because its cleanup of the daemons looked like a vanished pod).
+  std::string version = job.resource_version;
+  if (!(a.status == job.status)) {
+    json patch = {{"status", status_to_json(a.status)}};
+    if (!version.empty()) patch["metadata"] = {{"resourceVersion", version}};
+    try {
+      const json updated = api_.merge_patch(status_path, patch);
+      version = updated.value("metadata", json::object()).value("resourceVersion", "");
+    } catch (const ApiError& e) {
+      if (e.status() == 409) throw StaleJob(job.ns + "/" + job.name);
+      throw;
+    }
+  }
   // A child the API server refuses (admission, quota, a name it rejects) must not leave the job
-  // silent: the refusal goes into the status and an Event, the status (with its start times,
-  // so the startup timeout still acts) is written, and the reconcile is retried with backoff.
-  std::optional<ApiError> refused;
+  // silent: the refusal goes into the status and an Event, and the reconcile is retried with
+  // backoff (the start times written above keep the startup timeout acting).
   try {
     if (a.create_service) {
       const std::string name = (*a.create_service)["metadata"]["name"];
       api_.apply(collection(job.ns, "services") + "/" + name, *a.create_service);
     }
     for (const auto& name : a.delete_pods) api_.remove(pods + "/" + name);
-    for (const auto& pod : a.create_pods)
+    for (const auto& pod : a.create_pods) {
       apply_pod(pods + "/" + pod["metadata"]["name"].get<std::string>(), pod);
+    }
   } catch (const ApiError& e) {
     if (e.status() == 0 || e.status() == 429 || e.status() >= 500) throw;  // transient
-    refused = e;
-    for (auto& c : a.status.conditions) {
+    JobStatus st = a.status;
+    for (auto& c : st.conditions) {
       if (c.type == "Running") {
         c.status = "False";
         c.reason = "CreateFailed";
@@ -383,23 +407,21 @@ void Controller::apply(const Job& job, const Actions& given) {
     }
     // The trainers may not all exist: DaemonsReady stays as it was, so the next pass creates
     // them again.
-    auto& cs = a.status.conditions;
+    auto& cs = st.conditions;
     cs.erase(std::remove_if(cs.begin(), cs.end(),
                             [](const Condition& c) { return c.type == "DaemonsReady"; }),
              cs.end());
     if (const Condition* before = job.status.condition("DaemonsReady")) cs.push_back(*before);
-    if (!a.status.condition("Running")) {
-      a.status.conditions.push_back({"Running", "False", "CreateFailed", e.what(),
-                                     format_time(options_.now()), job.generation});
+    if (!st.condition("Running")) {
+      st.conditions.push_back({"Running", "False", "CreateFailed", e.what(),
+                               format_time(options_.now()), job.generation});
     }
-    a.events = {{"Warning", "CreateFailed", e.what()}};
+    json patch = {{"status", status_to_json(st)}};
+    if (!version.empty()) patch["metadata"] = {{"resourceVersion", version}};
+    api_.merge_patch(status_path, patch);
+    record_events(job, {{"Warning", "CreateFailed", e.what()}});
+    throw;
   }
-  if (!(a.status == job.status)) {
-    api_.merge_patch(collection(job.ns, "tgnnjobs") + "/" + job.name + "/status",
-                     {{"status", status_to_json(a.status)}});
-  }
-  if (refused) record_events(job, a.events);
-  if (refused) throw *refused;
   record_events(job, a.events);
   if (a.delete_job) api_.remove(collection(job.ns, "tgnnjobs") + "/" + job.name);
 }

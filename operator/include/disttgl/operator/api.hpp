@@ -112,6 +112,7 @@ struct JobStatus {
 
 struct Job {
   std::string ns, name, uid, creation_time;
+  std::string resource_version;  ///< metadata.resourceVersion: the status write's precondition
   std::int64_t generation = 0;
   bool deleting = false;  ///< metadata.deletionTimestamp set
   JobSpec spec;

@@ -56,6 +56,16 @@ class Informer {
 
 class OperatorMetrics;
 
+/// The status write of a reconcile met 409 Conflict: the job changed since the cache read it
+/// (often our own previous write, not yet seen by the watch). Retried quietly after
+/// kStaleRetryS; nothing was acted on.
+class StaleJob : public std::runtime_error {
+ public:
+  explicit StaleJob(const std::string& key)
+      : std::runtime_error("the cached job " + key + " is older than the server's") {}
+};
+inline constexpr double kStaleRetryS = 0.5;
+
 struct ControllerOptions {
   std::string ns;  ///< watch one namespace; "" = all
   int workers = 2;

@@ -291,6 +291,9 @@ class LocalCluster:
                            f"{[p['metadata']['name'] for p in items]}")
 
     def stop(self):
+        if getattr(self, "stopped", False):
+            return
+        self.stopped = True
         errors = []
         if self.cp and self.cp.procs:
             for step in (self.delete_jobs,

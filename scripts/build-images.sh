@@ -48,8 +48,9 @@ cache=${DISTTGL_CACHE:-$HOME/.cache/disttgl}
 scripts/setup-docker.sh > /dev/null
 started_docker=0
 if ! docker info > /dev/null 2>&1; then
-  eval "export $(scripts/docker-daemon.sh start)"
-  started_docker=1
+  out=$(scripts/docker-daemon.sh start)
+  export DOCKER_HOST=${out%%$'\n'*}; DOCKER_HOST=${DOCKER_HOST#DOCKER_HOST=}
+  [[ $out == *$'\n'started ]] && started_docker=1
 fi
 stop_docker() {
   if [ "$started_docker" = 1 ] && [ "${DISTTGL_KEEP_DOCKER:-0}" != 1 ]; then scripts/docker-daemon.sh stop; fi

@@ -31,8 +31,10 @@ cmake --build --preset release --target disttgl-trainer disttgl-memory-daemon di
 # The images, on the Docker that answers or the project's own daemon (kept for the cluster).
 export DISTTGL_KEEP_DOCKER=1
 if ! docker info > /dev/null 2>&1; then
-  eval "export $(scripts/docker-daemon.sh start)"
-  export DISTTGL_DOCKER_STARTED=1  # the cluster stops it at teardown (or --down after --keep)
+  out=$(scripts/docker-daemon.sh start)
+  export DOCKER_HOST=${out%%$'\n'*}; DOCKER_HOST=${DOCKER_HOST#DOCKER_HOST=}
+  # The cluster stops it at teardown (or --down after --keep) when this run started it.
+  [[ $out == *$'\n'started ]] && export DISTTGL_DOCKER_STARTED=1
 fi
 scripts/build-images.sh
 echo "[cluster-demo] installed, built and imaged in $(( $(date +%s) - start )) s"

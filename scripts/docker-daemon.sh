@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The project's own Docker daemon (Debian's docker.io, installed by scripts/setup-docker.sh), for
 # machines where none runs: images persist in $DISTTGL_CACHE/docker between runs.
-#   scripts/docker-daemon.sh start   starts it unless it answers; prints `DOCKER_HOST=...`
+#   scripts/docker-daemon.sh start   starts it unless it answers; prints `DOCKER_HOST=...` and,
+#                                    when this call started it, a second line `started` (so
+#                                    that only the caller that started it stops it)
 #   scripts/docker-daemon.sh stop    stops the daemon this script started (by its pid file)
 #   scripts/docker-daemon.sh host    prints the DOCKER_HOST to use (ours), started or not
 # A daemon the user already runs (DOCKER_HOST or /var/run/docker.sock answering) is left alone:
@@ -47,6 +49,7 @@ case "${1:-}" in
       exit 1
     fi
     echo "DOCKER_HOST=$host"
+    echo started
     ;;
   stop)
     [ -f "$pidfile" ] || exit 0

@@ -369,9 +369,12 @@ std::optional<ProgressReading> parse_progress(const std::string& text, std::int6
     }
   }
   if (!any) return std::nullopt;
-  if (previous && now_ms > previous->at_ms && r.events_total >= previous->events_total) {
+  if (previous && now_ms > previous->at_ms && r.events_total > previous->events_total) {
     r.progress.events_per_second = (r.events_total - previous->events_total) * 1000.0 /
                                    static_cast<double>(now_ms - previous->at_ms);
+  } else if (previous && r.events_total == previous->events_total) {
+    // Not training (evaluating, or done and lingering): the last training rate stays.
+    r.progress.events_per_second = previous->progress.events_per_second;
   }
   return r;
 }

@@ -12,8 +12,9 @@ fi
 fail() { echo "FAIL: $*" >&2; exit 1; }
 started=0
 if ! docker info > /dev/null 2>&1; then
-  eval "export $("$root/scripts/docker-daemon.sh" start)"
-  started=1
+  out=$("$root/scripts/docker-daemon.sh" start)
+  export DOCKER_HOST=${out%%$'\n'*}; DOCKER_HOST=${DOCKER_HOST#DOCKER_HOST=}
+  [[ $out == *$'\n'started ]] && started=1
 fi
 trap '[ "$started" = 1 ] && "$root/scripts/docker-daemon.sh" stop' EXIT
 

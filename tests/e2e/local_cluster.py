@@ -49,8 +49,9 @@ def docker_env(root):
                          text=True)
     if out.returncode != 0:
         raise ClusterError(f"cannot start Docker: {out.stderr.strip()}")
-    env["DOCKER_HOST"] = out.stdout.strip().split("=", 1)[1]
-    return env, True
+    lines = out.stdout.split()
+    env["DOCKER_HOST"] = lines[0].split("=", 1)[1]
+    return env, "started" in lines[1:]
 
 
 class LocalCluster:

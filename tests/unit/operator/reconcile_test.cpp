@@ -197,6 +197,13 @@ TEST(Progress, ReadsEpochValidationApAndTheEventsRateFromRankZerosMetrics) {
   EXPECT_EQ(b->progress.epoch, 3);
   EXPECT_EQ(b->progress.validation_ap, 0.93);
   EXPECT_DOUBLE_EQ(*b->progress.events_per_second, 2000.0);  // 30,000 events in 15 s
+  // No new events (evaluating, or done and lingering): the last training rate stays.
+  const auto c = parse_progress(second, 31000, b);
+  EXPECT_DOUBLE_EQ(*c->progress.events_per_second, 2000.0);
+  // A counter that went back (a new attempt's process): no rate until the next reading.
+  const std::string restarted =
+      "disttgl_epoch" + l + " 3\ndisttgl_events_trained_total" + l + " 100\n";
+  EXPECT_FALSE(parse_progress(restarted, 46000, c)->progress.events_per_second.has_value());
   EXPECT_FALSE(parse_progress("# nothing here\nup 1\n", 0, std::nullopt).has_value());
 }
 

@@ -325,7 +325,8 @@ def main():
         r = subprocess.run([os.path.join(root, "scripts", "docker-daemon.sh"), "start"], capture_output=True, text=True)
         if r.returncode != 0:
             skip(f"dockerd did not start: {r.stderr.strip()}")
-        dhost, started = r.stdout.strip().split("=", 1)[1], True
+        lines = r.stdout.split()
+        dhost, started = lines[0].split("=", 1)[1], "started" in lines[1:]
         os.environ["DOCKER_HOST"] = dhost
     tmp = tempfile.mkdtemp(prefix="disttgl-node-agent-")
     try:

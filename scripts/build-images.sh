@@ -48,14 +48,20 @@ cache=${DISTTGL_CACHE:-$HOME/.cache/disttgl}
 scripts/setup-docker.sh > /dev/null
 started_docker=0
 if ! docker info > /dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "build-images: no Docker answers (DOCKER_HOST or /var/run/docker.sock), and starting the project's own needs root" >&2
+    exit 2
+  fi
   out=$(scripts/docker-daemon.sh start)
   export DOCKER_HOST=${out%%$'\n'*}; DOCKER_HOST=${DOCKER_HOST#DOCKER_HOST=}
   [[ $out == *$'\n'started ]] && started_docker=1
 fi
-stop_docker() {
+rootfs=""  # a debootstrap root file system being made: removed if the script stops early
+cleanup() {
+  [ -n "$rootfs" ] && rm -rf "$rootfs"
   if [ "$started_docker" = 1 ] && [ "${DISTTGL_KEEP_DOCKER:-0}" != 1 ]; then scripts/docker-daemon.sh stop; fi
 }
-trap stop_docker EXIT
+trap cleanup EXIT
 
 # --- the local base --------------------------------------------------------------------------
 local_base=disttgl/base:bookworm-local
@@ -69,7 +75,6 @@ make_local_base() {
       awk '($1 == "URIs:" || $1 == "deb") && $2 ~ /^https?:\/\/.*\/debian\/?$/ {print $2; exit}') || true
     mirror=${mirror:-http://deb.debian.org/debian}
     log "making the local base with debootstrap (bookworm minbase from $mirror; about 90 s)"
-    local rootfs
     rootfs=$(mktemp -d "$cache/base-rootfs.XXXXXX" 2> /dev/null || { mkdir -p "$cache" && mktemp -d "$cache/base-rootfs.XXXXXX"; })
     debootstrap --variant=minbase bookworm "$rootfs" "$mirror" > "$cache/debootstrap.log" 2>&1 || {
       echo "build-images: debootstrap failed; its log: $cache/debootstrap.log" >&2
@@ -84,6 +89,7 @@ make_local_base() {
     tar -C "$rootfs" -cf "$tarball.tmp" .
     mv "$tarball.tmp" "$tarball"
     rm -rf "$rootfs"
+    rootfs=""
   fi
   log "importing $tarball as $local_base"
   docker import -c 'CMD ["/bin/bash"]' "$tarball" "$local_base" > /dev/null
@@ -133,6 +139,14 @@ stage() {  # stage COMPONENT -> build/images/disttgl-COMPONENT/opt/disttgl/{bin,
     cp -L "$path" "$dir/opt/disttgl/lib/$name"
   done < <(ldd "$bin")
   if [ "$c" = trainer ]; then
+    # What LibTorch opens at run time on a GPU, which ldd cannot see: cuDNN's sub-libraries
+    # (beside libcudnn.so.9) and NVRTC (beside libcublas, for kernels torch compiles at run time).
+    local cudnn cublas
+    cudnn=$(ldd "$bin" | awk '$1 == "libcudnn.so.9" {print $3}')
+    cublas=$(ldd "$bin" | awk '$1 ~ /^libcublas\.so/ {print $3}')
+    [ -n "$cudnn" ] && cp -L "$(dirname "$cudnn")"/libcudnn_*.so.9 "$dir/opt/disttgl/lib/"
+    [ -n "$cublas" ] && cp -L "$(dirname "$cublas")"/libnvrtc.so.* "$(dirname "$cublas")"/libnvrtc-builtins.so.* \
+      "$dir/opt/disttgl/lib/"
     mkdir -p "$dir/opt/disttgl/configs"
     cp configs/*.yaml "$dir/opt/disttgl/configs/"
   fi

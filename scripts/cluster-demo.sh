@@ -15,13 +15,20 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-case "${1:-}" in
-  --down) exec python3 tests/e2e/cluster_demo.py --down ;;
-  ""|--keep) ;;
-  *) echo "usage: scripts/cluster-demo.sh [--keep|--down]" >&2; exit 2 ;;
-esac
+for arg in "$@"; do
+  case "$arg" in
+    --keep|--down) ;;
+    *) echo "usage: scripts/cluster-demo.sh [--keep | --down]" >&2; exit 2 ;;
+  esac
+done
 if [ "$(id -u)" -ne 0 ]; then
-  echo "cluster-demo: run as root (it starts dockerd and its containers bind-mount volumes)" >&2
+  echo "cluster-demo: run as root (it starts dockerd, and its containers bind-mount volumes)" >&2
+  exit 2
+fi
+state=${DISTTGL_DEMO_DIR:-/tmp/disttgl-cluster-demo}
+if [ "${1:-}" = --down ]; then exec python3 tests/e2e/cluster_demo.py --down --state "$state"; fi
+if [ -f "$state/pids.json" ]; then
+  echo "cluster-demo: a demo cluster is still running under $state; stop it with scripts/cluster-demo.sh --down" >&2
   exit 2
 fi
 start=$(date +%s)
@@ -33,9 +40,13 @@ export DISTTGL_KEEP_DOCKER=1
 if ! docker info > /dev/null 2>&1; then
   out=$(scripts/docker-daemon.sh start)
   export DOCKER_HOST=${out%%$'\n'*}; DOCKER_HOST=${DOCKER_HOST#DOCKER_HOST=}
-  # The cluster stops it at teardown (or --down after --keep) when this run started it.
-  [[ $out == *$'\n'started ]] && export DISTTGL_DOCKER_STARTED=1
+  if [[ $out == *$'\n'started ]]; then
+    # The cluster stops it at teardown (or --down after --keep); until then, this script does.
+    export DISTTGL_DOCKER_STARTED=1
+    trap 'scripts/docker-daemon.sh stop' EXIT
+  fi
 fi
 scripts/build-images.sh
 echo "[cluster-demo] installed, built and imaged in $(( $(date +%s) - start )) s"
-exec python3 tests/e2e/cluster_demo.py "$@"
+trap - EXIT
+exec python3 tests/e2e/cluster_demo.py --state "$state" "$@"

@@ -54,13 +54,18 @@ case "${1:-}" in
   stop)
     [ -f "$pidfile" ] || exit 0
     pid=$(cat "$pidfile")
-    if kill -0 "$pid" 2> /dev/null; then
+    # Only our dockerd (a reused pid is left alone). It leads its own session (setsid), with
+    # containerd and the shims in its process group: a stuck one is killed with them all.
+    if [ "$(cat "/proc/$pid/comm" 2> /dev/null)" = dockerd ]; then
       kill -TERM "$pid"
       for _ in $(seq 1 150); do
         kill -0 "$pid" 2> /dev/null || break
         sleep 0.2
       done
-      kill -0 "$pid" 2> /dev/null && kill -KILL "$pid"
+      if kill -0 "$pid" 2> /dev/null; then
+        echo "docker-daemon: dockerd did not stop within 30 s of SIGTERM; killing its process group" >&2
+        kill -KILL -- "-$pid" 2> /dev/null || true
+      fi
     fi
     rm -f "$pidfile"
     ;;

@@ -9,7 +9,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 input=${1:-${DISTTGL_SHARED_DIR:-$root/../shared}/datasets/wikipedia/wikipedia.csv}
 shift || true
-scripts/setup.sh
+scripts/setup.sh --core   # training only: no cluster tools or Docker
 cmake --preset release >/dev/null
 cmake --build --preset release --target disttgl-trainer
 name=$(basename "$input"); name=${name%%.*}   # wikipedia.csv -> wikipedia

@@ -12,7 +12,7 @@ echo "[setup-docker] installing ${packages[*]}"
 sudo_cmd=()
 [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
 "${sudo_cmd[@]}" apt-get update -qq
-# No init system starts the packaged service here (policy-rc.d refuses it): scripts start their
-# own daemon (scripts/docker-daemon.sh).
+# Where an init system starts the packaged docker.service, the scripts use it (it answers);
+# elsewhere (containers, CI) they start the project's own daemon (scripts/docker-daemon.sh).
 DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
   "${packages[@]}" > /dev/null

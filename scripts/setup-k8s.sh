@@ -17,7 +17,38 @@ KWOK_VERSION=0.8.0
 HELM_VERSION=4.3.2
 
 log() { printf '[setup-k8s] %s\n' "$*"; }
-command -v go > /dev/null || { echo "setup-k8s: go is missing (the machine's Go toolchain builds the control plane)" >&2; exit 2; }
+GO_VERSION=1.26.8
+
+# Go >= 1.26 builds Kubernetes 1.36. The machine's go when it is new enough, else Go's own
+# toolchain module from the Go module proxy (golang.org/toolchain), unpacked into the cache.
+go_ok() { command -v go > /dev/null && go version | grep -qE 'go1\.(2[6-9]|[3-9][0-9])'; }
+if ! go_ok; then
+  gocache=${DISTTGL_CACHE:-$HOME/.cache/disttgl}/go-toolchain-$GO_VERSION
+  if [ ! -x "$gocache/go/bin/go" ]; then
+    log "fetching Go $GO_VERSION (golang.org/toolchain from the module proxy)"
+    mkdir -p "$gocache"
+    curl -fsSL -o "$gocache/toolchain.zip" \
+      "https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-go$GO_VERSION.linux-amd64.zip"
+    python3 - "$gocache" << 'PY'
+import os, sys, zipfile
+dest = sys.argv[1]
+prefix = "golang.org/toolchain@v0.0.1-go"
+with zipfile.ZipFile(os.path.join(dest, "toolchain.zip")) as z:
+    for info in z.infolist():
+        rel = info.filename.split("/", 2)[-1] if info.filename.startswith(prefix) else None
+        if not rel or info.is_dir():
+            continue
+        path = os.path.join(dest, "go", rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with z.open(info) as src, open(path, "wb") as out:
+            out.write(src.read())
+        os.chmod(path, (info.external_attr >> 16) & 0o777 or 0o644)
+PY
+    rm "$gocache/toolchain.zip"
+  fi
+  export PATH="$gocache/go/bin:$PATH"
+  go_ok || { echo "setup-k8s: no usable Go >= 1.26 (tried $gocache/go)" >&2; exit 2; }
+fi
 
 cache=${DISTTGL_CACHE:-$HOME/.cache/disttgl}
 dir="$cache/k8s-${K8S_VERSION}-etcd${ETCD_VERSION}-kwok${KWOK_VERSION}-helm${HELM_VERSION}"

@@ -13,8 +13,15 @@
 # ($DISTTGL_CACHE, default ~/.cache/disttgl), keyed by the pins; the checkout gets links:
 #   .venv -> the virtualenv, .deps/torch -> the torch package (CMake prefix .deps/torch/share/cmake),
 #   .deps/cuda -> the toolkit root.
-# A second run only checks stamps and takes seconds.
+# A second run only checks stamps and takes seconds. `scripts/setup.sh --core` stops after step 4:
+# what training needs (scripts/run-local.sh), without the cluster tools and Docker.
 set -euo pipefail
+core_only=0
+case "${1:-}" in
+  --core) core_only=1 ;;
+  "") ;;
+  *) echo "usage: scripts/setup.sh [--core]" >&2; exit 2 ;;
+esac
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
@@ -104,6 +111,8 @@ ln -sfn "$env_dir/cuda" .deps/cuda
 torch_dir=$("$env_dir/venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')
 ln -sfn "$torch_dir" .deps/torch
 log "done: CMake prefix $root/.deps/torch/share/cmake, CUDA root $root/.deps/cuda"
+
+[ "$core_only" = 1 ] && exit 0
 
 # --- 5. A real Kubernetes control plane for the operator's tests (from Go modules) -------------
 scripts/setup-k8s.sh

@@ -247,6 +247,9 @@ json trainer_pod(const Job& job, std::int64_t attempt, int rank) {
   }
   args.push_back(resume ? "--resume" : "--output");
   args.push_back(run_dir);
+  // A restart with nothing to resume from starts over in the directory the failed attempt
+  // began (the trainer refuses a non-empty --output otherwise).
+  if (!resume && attempt > 0) args.push_back("--overwrite");
   args.push_back("--metrics-port");
   args.push_back(std::to_string(s.metrics_port));
   args.push_back("--metrics-address");

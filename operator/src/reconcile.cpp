@@ -13,6 +13,7 @@ namespace {
 // A pod the operator created may not be in its cache yet right after the create (watch lag):
 // a trainer missing for less than this after the trainers were created is not a failure.
 constexpr std::int64_t kVanishedGraceSeconds = 30;
+constexpr double kOldPodsRequeueSeconds = 2;  // pod DELETED events requeue sooner
 
 void set_condition(JobStatus& st, const std::string& type, bool value, const std::string& reason,
                    const std::string& message, std::int64_t generation, std::int64_t now) {
@@ -158,9 +159,11 @@ struct Decider {
     // Pods of older attempts go; the current attempt's are sorted by role and index.
     std::map<int, const ObservedPod*> daemons, trainers;
     std::vector<const ObservedPod*> current;
+    int older_left = 0;  // pods of older attempts still there (terminating or not yet deleted)
     for (const auto& p : pods) {
       if (p.attempt != st.attempt) {
         delete_pod(p);
+        ++older_left;
         continue;
       }
       current.push_back(&p);
@@ -216,6 +219,17 @@ struct Decider {
     if (failed == nullptr && vanished) failed = &*vanished;
     if (failed != nullptr) return restart_or_fail(*failed, current);
 
+    // A new attempt starts only once the previous one's pods are gone: an old rank 0 in its
+    // grace period could still write the run directory the new one resumes from.
+    if (older_left > 0) {
+      set_condition(st, "Running", false, "WaitingForOldPods",
+                    fmt::format("attempt {}: waiting for {} pod(s) of the previous attempt to "
+                                "terminate",
+                                st.attempt, older_left),
+                    job.generation, now);
+      a.requeue_after_s = kOldPodsRequeueSeconds;
+      return;
+    }
     // Daemons first, then (once every daemon is Ready) the trainers.
     for (int g = 0; g < s.layout.k; ++g) {
       if (daemons.count(g) == 0) a.create_pods.push_back(daemon_pod(job, st.attempt, g));
@@ -373,8 +387,9 @@ std::optional<ProgressReading> parse_progress(const std::string& text, std::int6
     r.progress.events_per_second = (r.events_total - previous->events_total) * 1000.0 /
                                    static_cast<double>(now_ms - previous->at_ms);
   } else if (previous && r.events_total == previous->events_total) {
-    // Not training (evaluating, or done and lingering): the last training rate stays.
-    r.progress.events_per_second = previous->progress.events_per_second;
+    // Not training (evaluating, or done and lingering): the last training rate stays, or 0
+    // when none was seen.
+    r.progress.events_per_second = previous->progress.events_per_second.value_or(0.0);
   }
   return r;
 }

@@ -8,6 +8,7 @@ Succeeded, the test AP, Prometheus checked against every dashboard query, then t
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -33,13 +34,29 @@ def check_dashboard(cluster, job):
     return r.returncode == 0, (r.stdout + r.stderr).strip()
 
 
+MARKER = ".disttgl-cluster-demo"  # in the state dir: only such a directory is ever removed
+
+
+def remove_state(state):
+    if os.path.isdir(state) and os.listdir(state) and not os.path.exists(os.path.join(state, MARKER)):
+        raise SystemExit(f"cluster-demo: {state} exists and is not a demo's state directory; "
+                         "give another --state (DISTTGL_DEMO_DIR)")
+    shutil.rmtree(state, ignore_errors=True)
+
+
+def on_sigterm(*_):
+    raise KeyboardInterrupt  # the same teardown as Ctrl-C
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--keep", action="store_true", help="leave the cluster running and print how to reach it")
+    ap.add_argument("--keep", action="store_true",
+                    help="leave the cluster running (also after a failure) and print how to reach it")
     ap.add_argument("--down", action="store_true", help="stop a cluster left running by --keep")
     ap.add_argument("--state", default=os.environ.get("DISTTGL_DEMO_DIR", "/tmp/disttgl-cluster-demo"))
     ap.add_argument("--timeout", type=float, default=1200, help="seconds for the job to finish")
     a = ap.parse_args()
+    a.state = os.path.abspath(a.state)
     if a.down:
         info = LocalCluster.down(a.state)
         if not info:
@@ -47,18 +64,33 @@ def main():
             return 0
         if info.get("docker_started"):
             subprocess.run([os.path.join(ROOT, "scripts", "docker-daemon.sh"), "stop"])
-        shutil.rmtree(a.state, ignore_errors=True)
+        remove_state(a.state)
         say("stopped")
         return 0
     if os.path.exists(os.path.join(a.state, "pids.json")):
         print(f"cluster-demo: a demo cluster is still running under {a.state}; stop it with "
               "scripts/cluster-demo.sh --down", file=sys.stderr)
         return 2
-    shutil.rmtree(a.state, ignore_errors=True)
+    remove_state(a.state)
+    os.makedirs(a.state)
+    open(os.path.join(a.state, MARKER), "w").close()
+    signal.signal(signal.SIGTERM, on_sigterm)
     t0 = time.time()
     say(f"starting etcd, kube-apiserver, kube-scheduler, kube-controller-manager, the node agent, "
         f"the chart and Prometheus (state in {a.state})")
     cluster = LocalCluster(ROOT, a.state)
+
+    def keep():
+        cluster._write_pids()
+        say("left running (--keep):")
+        print(f"  export KUBECONFIG={cluster.cp.kubeconfig}\n"
+              f"  {cluster.cp.bin}/kubectl get tgnn,pods -A\n"
+              f"  Prometheus: {getattr(cluster, 'prometheus', '(not started)')}\n"
+              f"  {'DOCKER_HOST=' + cluster.env['DOCKER_HOST'] + ' ' if 'DOCKER_HOST' in cluster.env else ''}"
+              f"docker ps\n"
+              f"  logs: {a.state}/*.log, {a.state}/node/logs/ (pods), {a.state}/control-plane/*.log\n"
+              f"  stop it: scripts/cluster-demo.sh --down")
+
     try:
         cluster.up()
         say(f"cluster up in {time.time() - t0:.0f} s; operator Deployment rolled out")
@@ -91,31 +123,29 @@ def main():
         if not checked.get("ok"):
             raise ClusterError("the dashboard's queries did not all return data")
         if a.keep:
-            cluster._write_pids()
-            say("left running (--keep):")
-            print(f"  export KUBECONFIG={cluster.cp.kubeconfig}\n"
-                  f"  {cluster.cp.bin}/kubectl get tgnn,pods -A\n"
-                  f"  Prometheus: {cluster.prometheus}\n"
-                  f"  {'DOCKER_HOST=' + cluster.env['DOCKER_HOST'] + ' ' if 'DOCKER_HOST' in cluster.env else ''}"
-                  f"docker ps\n"
-                  f"  stop it: scripts/cluster-demo.sh --down")
+            keep()
             return 0
         say("tearing down: delete the job, helm uninstall, stop everything")
         cluster.stop()
-        shutil.rmtree(a.state, ignore_errors=True)
-        say(f"done in {time.time() - t0:.0f} s; no container, process or mount left behind")
+        remove_state(a.state)
+        say(f"done in {time.time() - t0:.0f} s; no container or process left behind")
         return 0
-    except (ClusterError, OSError, KeyError) as e:
-        print(f"cluster-demo: error: {e}\n  logs: {a.state}/*.log, {a.state}/control-plane/*.log",
-              file=sys.stderr)
-        try:
-            cluster.stop()
-        except ClusterError as e2:
-            print(f"cluster-demo: teardown: {e2}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
+        say("interrupted: tearing down")
         cluster.stop()
         return 130
+    except Exception as e:  # any failure: say what, keep the logs, tear down unless --keep
+        print(f"cluster-demo: error: {e}", file=sys.stderr)
+        if a.keep and cluster.cp is not None:
+            keep()
+            return 1
+        try:
+            cluster.stop()
+        except Exception as e2:
+            print(f"cluster-demo: teardown: {e2}", file=sys.stderr)
+        print(f"  logs kept: {a.state}/*.log, {a.state}/node/logs/ (pods), {a.state}/control-plane/*.log",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

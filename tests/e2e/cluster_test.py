@@ -56,9 +56,16 @@ def epochs_in(run_dir):
         return [json.loads(line)["epoch"] for line in f if line.strip() and "epoch" in json.loads(line)]
 
 
-def leftover_programs():
-    """PIDs of running disttgl-trainer, -memory-daemon or -operator processes (by executable,
-    so a command line that merely names one, like this test's own, does not count)."""
+def boot_seconds_now():
+    with open("/proc/uptime") as f:
+        return float(f.read().split()[0])
+
+
+def leftover_programs(since):
+    """PIDs of disttgl-trainer, -memory-daemon or -operator processes started after `since`
+    (seconds since boot), by executable: a command line that merely names one (this test's own)
+    does not count, nor does a demo cluster left running from before."""
+    ticks = os.sysconf("SC_CLK_TCK")
     out = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -67,7 +74,14 @@ def leftover_programs():
             exe = os.path.basename(os.readlink(f"/proc/{pid}/exe"))
         except OSError:
             continue
-        if exe in ("disttgl-trainer", "disttgl-memory-daemon", "disttgl-operator"):
+        if exe not in ("disttgl-trainer", "disttgl-memory-daemon", "disttgl-operator"):
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                started = int(f.read().rsplit(")", 1)[1].split()[19]) / ticks
+        except (OSError, IndexError, ValueError):
+            continue
+        if started >= since:
             out.append(f"{pid} ({exe})")
     return out
 
@@ -82,11 +96,14 @@ def main():
         print("skipped: needs root and dockerd (scripts/setup-docker.sh)")
         return 77
     work = tempfile.mkdtemp(prefix="disttgl-e2e-")
+    since = boot_seconds_now()
     passed = False
     try:
         ref = reference_ap(trainer, dataset, work)
         t0 = time.time()
-        with LocalCluster(ROOT, os.path.join(work, "cluster")) as c:
+        # Its own node name and addresses: a demo cluster left running beside it is never touched.
+        with LocalCluster(ROOT, os.path.join(work, "cluster"), node="disttgl-e2e-node",
+                          pod_cidr="127.43.0.0/16") as c:
             say(f"cluster up in {time.time() - t0:.0f} s")
             demo = os.path.join(ROOT, "examples", "tgnnjob-demo.yaml")
 
@@ -136,7 +153,8 @@ def main():
                 ids = c.docker("ps", "-q", "--filter", f"label=io.kubernetes.pod.name={name}-a0-rank-1").stdout.split()
                 if not ids:
                     return False
-                c.docker("kill", ids[0])
+                if c.docker("kill", ids[0], check=False).returncode != 0:
+                    return False  # it ended between ps and kill: try the next poll
                 killed["at"] = time.time()
                 killed["epoch"] = st["progress"].get("epoch")
                 say(f"killed the container of {name}-a0-rank-1 ({ids[0][:12]}) after epoch {killed['epoch']}")
@@ -172,7 +190,7 @@ def main():
             t = time.time()
             c.stop()
             say(f"deleted the jobs, uninstalled the chart, stopped the cluster in {time.time() - t:.0f} s")
-        left = leftover_programs()
+        left = leftover_programs(since)
         if left:
             fail(f"processes left behind: {left}")
         say(f"all checks passed in {time.time() - t0:.0f} s")

@@ -34,15 +34,20 @@ out=$(docker run --rm "disttgl/trainer:$version" --version)
 echo "$out"
 grep -qx "torch: 2.11.0" <<< "$out" || fail "trainer --version: no 'torch: 2.11.0' in: $out"
 grep -qE "^cuda: 13\.0 \(compiled in; 0 devices visible\)$" <<< "$out" || fail "trainer --version: no CUDA 13.0 in: $out"
+# What LibTorch opens at run time on a GPU, beyond what ldd sees.
+libs=$(docker run --rm --entrypoint ls "disttgl/trainer:$version" /opt/disttgl/lib)
+for lib in libtorch_cuda.so libcudnn_ops.so.9 libcudnn_engines_precompiled.so.9 libnvrtc.so.13 libnccl.so.2; do
+  grep -qx "$lib" <<< "$libs" || fail "the trainer image lacks $lib"
+done
 daemon=$(docker image inspect -f '{{.Size}}' "disttgl/memory-daemon:$version")
 [ "$daemon" -lt 150000000 ] || fail "the memory-daemon image is $((daemon / 1000000)) MB (target < 150)"
 # The trainer image runs a training step as the non-root user, reading a read-only volume.
 data=$(mktemp -d)
-cp "$root/../shared/datasets/collegemsg/CollegeMsg.txt" "$data/" 2> /dev/null || cp "${DISTTGL_SHARED_DIR:-$root/../shared}/datasets/collegemsg/CollegeMsg.txt" "$data/"
+cp "${DISTTGL_SHARED_DIR:-$root/../shared}/datasets/collegemsg/CollegeMsg.txt" "$data/"
 chmod -R a+rX "$data"
 docker run --rm --network none -v "$data:/data:ro" "disttgl/trainer:$version" train --data /data/CollegeMsg.txt \
   --config /opt/disttgl/configs/tgn.yaml --epochs 1 --max-train-batches 2 --threads 1 --metrics-port 0 \
   --output /tmp/run > "$data/train.log" 2>&1 || { cat "$data/train.log"; rm -rf "$data"; fail "train in the trainer image"; }
-grep -q "test" "$data/train.log" || { cat "$data/train.log"; rm -rf "$data"; fail "no test metrics in the trainer image's log"; }
+grep -qE "^test AP 0\.[0-9]{4} +AUC 0\.[0-9]{4}" "$data/train.log" || { cat "$data/train.log"; rm -rf "$data"; fail "no 'test AP ... AUC ...' line in the trainer image's output"; }
 rm -rf "$data"
 echo "images ok"

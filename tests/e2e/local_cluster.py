@@ -54,14 +54,31 @@ def docker_env(root):
     return env, "started" in lines[1:]
 
 
+def cluster_mounts(state):
+    """Mount points a cluster can leave: container root file systems (overlay) and anything
+    under its state directory."""
+    out = set()
+    with open("/proc/mounts") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 2 and (fields[2] == "overlay" or fields[1].startswith(state)):
+                out.add(fields[1])
+    return out
+
+
 class LocalCluster:
-    def __init__(self, root, state_dir, version="0.1.0", cpu=None, memory="20Gi", prometheus=True):
+    def __init__(self, root, state_dir, version="0.1.0", cpu=None, memory="20Gi", prometheus=True,
+                 node=NODE, pod_cidr="127.42.0.0/16"):
+        """node and pod_cidr: distinct per cluster, so that a test's node agent never touches the
+        containers of a demo left running (--keep) beside it."""
         self.root = os.path.abspath(root)
         self.state = os.path.abspath(state_dir)
         self.version = version
         self.cpu = cpu or str(os.cpu_count())
         self.memory = memory
         self.want_prometheus = prometheus
+        self.node = node
+        self.pod_cidr = pod_cidr
         self.procs = {}
         self.cp = None
 
@@ -78,14 +95,20 @@ class LocalCluster:
         self.stop()
 
     def up(self):
+        datasets = os.path.join(self.shared_dir(), "datasets")
+        if not os.path.isdir(datasets):
+            raise ClusterError(f"{datasets} is missing: the jobs read the shared datasets from there "
+                               "(DISTTGL_SHARED_DIR overrides ../shared)")
         os.makedirs(self.state, exist_ok=True)
         self.env, self.started_docker = docker_env(self.root)
+        self.mounts_before = cluster_mounts(self.state)
         for image in ("trainer", "memory-daemon", "operator"):
             ref = f"disttgl/{image}:{self.version}"
             if self.docker("image", "inspect", ref, check=False).returncode != 0:
                 raise ClusterError(f"image {ref} is missing: run scripts/build-images.sh")
         self.cp = ControlPlane(self.root, scheduler=True, controller_manager=True,
                                directory=os.path.join(self.state, "control-plane"))
+        self._write_pids()  # before anything starts: --down finds what a failed bring-up left
         self.cp.start()
         self._write_pids()
         self._start_agent()
@@ -95,6 +118,9 @@ class LocalCluster:
         if self.want_prometheus:
             self._start_prometheus()
         self._write_pids()
+
+    def shared_dir(self):
+        return os.path.realpath(os.environ.get("DISTTGL_SHARED_DIR", os.path.join(self.root, "..", "shared")))
 
     def _spawn(self, name, args, **kw):
         log = open(os.path.join(self.state, name + ".log"), "w")
@@ -106,7 +132,8 @@ class LocalCluster:
         self.agent_state = os.path.join(self.state, "node")
         self._spawn("node-agent", [
             sys.executable, os.path.join(HERE, "node_agent.py"), "--server", self.cp.server, "--token",
-            self.cp.token, "--node", NODE, "--state-dir", self.agent_state, "--docker-host",
+            self.cp.token, "--node", self.node, "--pod-cidr", self.pod_cidr, "--state-dir", self.agent_state,
+            "--docker-host",
             self.env.get("DOCKER_HOST", "unix:///var/run/docker.sock"), "--cpu", self.cpu, "--memory",
             self.memory], env=self.env)
 
@@ -115,18 +142,17 @@ class LocalCluster:
         while time.time() < deadline:
             if self.procs["node-agent"].poll() is not None:
                 raise ClusterError(f"the node agent exited: see {self.state}/node-agent.log")
-            r = self.kubectl("get", "node", NODE, "-o", "json", check=False)
+            r = self.kubectl("get", "node", self.node, "-o", "json", check=False)
             if r.returncode == 0:
                 conds = json.loads(r.stdout).get("status", {}).get("conditions", [])
                 if any(c["type"] == "Ready" and c["status"] == "True" for c in conds):
                     return
             time.sleep(0.5)
-        raise ClusterError(f"node {NODE} not Ready within {timeout} s: see {self.state}/node-agent.log")
+        raise ClusterError(f"node {self.node} not Ready within {timeout} s: see {self.state}/node-agent.log")
 
     def _volumes(self):
         """PersistentVolumes on host paths, bound to the claims the examples name."""
-        datasets = os.path.realpath(os.environ.get("DISTTGL_SHARED_DIR", os.path.join(self.root, "..", "shared")))
-        datasets = os.path.join(datasets, "datasets")
+        datasets = os.path.join(self.shared_dir(), "datasets")
         self.runs = os.path.join(self.state, "runs")
         os.makedirs(self.runs, exist_ok=True)
         os.chmod(self.runs, 0o777)  # the images run as a non-root user
@@ -184,6 +210,8 @@ class LocalCluster:
         self.prometheus = f"http://127.0.0.1:{self.prom_port}"
         deadline = time.time() + 30
         while time.time() < deadline:
+            if self.procs["prometheus"].poll() is not None:
+                raise ClusterError(f"prometheus exited: see {self.state}/prometheus.log")
             try:
                 with urllib.request.urlopen(self.prometheus + "/-/ready", timeout=2) as r:
                     if r.status == 200:
@@ -266,7 +294,9 @@ class LocalCluster:
 
     def containers(self):
         """Containers the node agent started that still exist (running or not)."""
-        r = self.docker("ps", "-a", "-q", "--filter", f"label={AGENT_LABEL}={NODE}")
+        r = self.docker("ps", "-a", "-q", "--filter", f"label={AGENT_LABEL}={self.node}", check=False)
+        if r.returncode != 0:
+            raise ClusterError(f"docker ps: {r.stderr.strip()}")
         return r.stdout.split()
 
     # --- teardown -----------------------------------------------------------------------
@@ -298,8 +328,8 @@ class LocalCluster:
         errors = []
         if self.cp and self.cp.procs:
             for step in (self.delete_jobs,
-                         lambda: self.helm("uninstall", "disttgl", "-n", OPERATOR_NS, "--wait", "--timeout", "120s",
-                                           check=False)):
+                         lambda: self.helm("uninstall", "disttgl", "-n", OPERATOR_NS, "--wait", "--timeout",
+                                           "120s")):
                 try:
                     step()
                 except Exception as e:  # keep tearing down; report at the end
@@ -314,19 +344,24 @@ class LocalCluster:
                     os.killpg(p.pid, signal.SIGKILL)
                     errors.append(f"{name} did not stop within 60 s of SIGTERM")
         if hasattr(self, "env"):
-            left = self.containers()
-            if left:
-                errors.append(f"containers left behind: {left}")
-                self.docker("rm", "-f", *left, check=False)
+            try:
+                left = self.containers()
+                if left:
+                    errors.append(f"containers left behind: {left}")
+                    self.docker("rm", "-f", *left, check=False)
+            except ClusterError as e:  # Docker gone: still stop the rest
+                errors.append(str(e))
         if self.cp:
             self.cp.stop()
             self.cp = None
         if getattr(self, "started_docker", False):
             subprocess.run([os.path.join(self.root, "scripts", "docker-daemon.sh"), "stop"])
             self.started_docker = False
-        mounts = [line for line in open("/proc/mounts") if self.state in line]
+        # Containers' root file systems (overlay) and anything under the state dir that was not
+        # mounted before the cluster started.
+        mounts = sorted(cluster_mounts(self.state) - getattr(self, "mounts_before", set()))
         if mounts:
-            errors.append(f"mounts left under {self.state}: {mounts}")
+            errors.append(f"mounts left behind: {mounts}")
         pids_file = os.path.join(self.state, "pids.json")
         if os.path.exists(pids_file):
             os.remove(pids_file)
@@ -335,27 +370,34 @@ class LocalCluster:
 
     @staticmethod
     def down(state_dir):
-        """Stops a cluster that an earlier process left running (--keep), by its pid file."""
+        """Stops a cluster that an earlier process left running (--keep), by its pid file. Only
+        processes whose command line names `state_dir` are signalled (a stale pid file may name
+        pids reused since); SIGKILL after 60 s. Returns the pid file's content, or None."""
         path = os.path.join(state_dir, "pids.json")
         if not os.path.exists(path):
-            return False
+            return None
         with open(path) as f:
             info = json.load(f)
         pids = info["pids"]
         order = ["prometheus", "pod-targets", "node-agent"] + [n for n in pids if n.startswith("cp-")][::-1]
+
+        def ours(pid):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    return os.path.abspath(state_dir).encode() in f.read()
+            except OSError:
+                return False
+
         for name in order:
             pid = pids.get(name)
-            if pid is None:
+            if pid is None or not ours(pid):
                 continue
-            try:
-                os.killpg(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
+            os.killpg(pid, signal.SIGTERM)
             for _ in range(300):
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
+                if not ours(pid):
                     break
                 time.sleep(0.2)
+            else:
+                os.killpg(pid, signal.SIGKILL)
         os.remove(path)
         return info

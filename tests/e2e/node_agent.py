@@ -107,8 +107,13 @@ class Agent:
         if pv is None or "hostPath" not in pv["spec"]:
             raise PodError(CONFIG, f'claim {ns}/{claim}: persistentvolume "{name}" is missing or not a hostPath '
                            "volume (node-agent mounts only hostPath PVs)")
-        os.makedirs(pv["spec"]["hostPath"]["path"], 0o755, exist_ok=True)
-        return pv["spec"]["hostPath"]["path"]
+        hp = pv["spec"]["hostPath"]
+        if hp.get("type") == "Directory" and not os.path.isdir(hp["path"]):  # as the kubelet
+            raise PodError(CONFIG, f'persistentvolume "{name}": hostPath type check failed: '
+                                   f'{hp["path"]} is not a directory')
+        if hp.get("type", "") in ("", "DirectoryOrCreate"):
+            os.makedirs(hp["path"], 0o755, exist_ok=True)
+        return hp["path"]
 
     def bind(self, pvc):
         """No controller-manager binds claims here: bind it to the smallest Available hostPath PV that fits."""

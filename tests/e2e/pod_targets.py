@@ -59,8 +59,8 @@ def main():
                 os.replace(tmp, a.output)
                 print(f"pod-targets: {len(now)} target(s): {[t['labels']['pod'] for t in now]}", flush=True)
                 last = now
-        except OSError as e:  # the API server restarting: try again next period
-            print(f"pod-targets: {e}", flush=True)
+        except (OSError, ValueError, KeyError) as e:  # the API server restarting, a partial
+            print(f"pod-targets: {e}", flush=True)        # answer: try again next period
         time.sleep(a.period)
 
 

@@ -282,6 +282,8 @@ class Worker(threading.Thread):
                 open(path, "a").close()
             elif kind in ("", "DirectoryOrCreate"):
                 os.makedirs(path, 0o755, exist_ok=True)
+            elif kind == "Directory" and not os.path.isdir(path):  # as the kubelet: no mount
+                raise PodError(CONFIG, f'hostPath type check failed: {path} is not a directory')
             return path, False
         if "emptyDir" in v:
             os.makedirs(d, exist_ok=True)

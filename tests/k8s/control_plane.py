@@ -38,6 +38,7 @@ class ControlPlane:
         self.stages = os.path.join(root, ".deps", "k8s", "kwok-stages.yaml")
         self.procs = []
         # directory: a fixed place (the cluster demo keeps it); default a fresh temporary one.
+        self.own_dir = not directory  # a given directory (with its logs) is the caller's to remove
         if directory:
             os.makedirs(directory, exist_ok=True)
             self.dir = directory
@@ -184,5 +185,5 @@ users: [{{name: admin, user: {{token: {self.token}}}}}]
         self.procs = []
         if os.environ.get("DISTTGL_KEEP_TEST_DIR"):
             print("kept " + self.dir)
-        else:
+        elif self.own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)

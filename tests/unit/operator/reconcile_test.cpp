@@ -190,6 +190,8 @@ TEST(Progress, ReadsEpochValidationApAndTheEventsRateFromRankZerosMetrics) {
   EXPECT_EQ(a->progress.epoch, 2);
   EXPECT_FALSE(a->progress.validation_ap.has_value());  // NaN: not validated yet
   EXPECT_FALSE(a->progress.events_per_second.has_value());
+  // The same count again, no rate seen yet: nothing trained in between, 0 events/s.
+  EXPECT_EQ(parse_progress(first, 6000, a)->progress.events_per_second, 0.0);
   const std::string second = "disttgl_epoch" + l + " 3\ndisttgl_validation_ap" + l +
                              " 0.93\ndisttgl_events_trained_total" + l + " 90000\n";
   const auto b = parse_progress(second, 16000, a);
@@ -231,11 +233,21 @@ TEST(Reconcile, AFailedTrainerRestartsTheWholeGroupAsTheNextAttempt) {
   ASSERT_EQ(a.events.size(), 1u);
   EXPECT_EQ(a.events[0],
             (Event{"Warning", "GroupRestart", a.status.condition("Restarting")->message}));
-  // The next pass: old pods are going; attempt 1's daemons are created.
+  // The next pass: old pods are going; attempt 1 waits until they are gone (an old rank 0 in
+  // its grace period could still write the run directory).
   job.status = a.status;
   auto terminating = pods;
   for (auto& p : terminating) p.deleting = true;
-  const Actions b = reconcile(job, terminating, true, kT0 + 61);
+  const Actions waiting = reconcile(job, terminating, true, kT0 + 61);
+  EXPECT_TRUE(waiting.delete_pods.empty());
+  EXPECT_TRUE(waiting.create_pods.empty());
+  EXPECT_EQ(waiting.status.condition("Running")->reason, "WaitingForOldPods");
+  EXPECT_EQ(waiting.status.condition("Running")->message,
+            "attempt 1: waiting for 4 pod(s) of the previous attempt to terminate");
+  EXPECT_EQ(waiting.requeue_after_s, 2.0);
+  // Gone: attempt 1's daemons are created.
+  job.status = waiting.status;
+  const Actions b = reconcile(job, {}, true, kT0 + 70);
   EXPECT_TRUE(b.delete_pods.empty());
   EXPECT_EQ(names(b.create_pods),
             (std::vector<std::string>{"wiki-a1-daemon-0", "wiki-a1-daemon-1"}));
@@ -245,8 +257,11 @@ TEST(Reconcile, AFailedTrainerRestartsTheWholeGroupAsTheNextAttempt) {
   const auto args_of = [&](const Job& j) {
     return trainer_pod(j, 1, 0)["spec"]["containers"][0]["args"].dump();
   };
-  EXPECT_NE(args_of(job).find("\"--output\",\"/run/disttgl/wiki\""), std::string::npos)
+  EXPECT_NE(args_of(job).find("\"--output\",\"/run/disttgl/wiki\",\"--overwrite\""),
+            std::string::npos)
       << args_of(job);
+  EXPECT_EQ(trainer_pod(job, 0, 0)["spec"]["containers"][0]["args"].dump().find("--overwrite"),
+            std::string::npos);  // attempt 0 never replaces an existing run
   job.status.progress.validation_ap = 0.9;
   // The run's own config.yaml fixes what --resume refuses: no --config, --batch-size or
   // extraArgs' --lr/--precision (both spellings); the rest stays.
@@ -421,8 +436,7 @@ TEST(Reconcile, PodsOfAnOlderAttemptAreDeleted) {
   job.status.start_time = job.status.attempt_start_time = format_time(kT0);
   const Actions a = reconcile(job, daemons(1, "Running", true), true, kT0 + 1);
   EXPECT_EQ(a.delete_pods, (std::vector<std::string>{"wiki-a1-daemon-0", "wiki-a1-daemon-1"}));
-  EXPECT_EQ(names(a.create_pods),
-            (std::vector<std::string>{"wiki-a2-daemon-0", "wiki-a2-daemon-1"}));
+  EXPECT_TRUE(a.create_pods.empty());  // attempt 2 starts once they are gone
 }
 
 TEST(ParseJob, AFieldOfTheWrongTypeIsNamed) {

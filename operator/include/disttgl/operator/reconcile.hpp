@@ -69,8 +69,8 @@ Actions reconcile(const Job& job, const std::vector<ObservedPod>& pods, bool ser
 /// Training progress from rank 0's /metrics text: disttgl_epoch, disttgl_validation_ap (NaN:
 /// none yet) and the events counter; events/s is the counter's rate since `previous` (the last
 /// reading and its time), absent on the first reading and after the counter went back (a new
-/// attempt's process), and the previous rate while the counter stands still (evaluation, the
-/// end of the run).
+/// attempt's process), and the previous rate (0 if none) while the counter stands still
+/// (evaluation, the end of the run).
 struct ProgressReading {
   Progress progress;
   double events_total = 0;

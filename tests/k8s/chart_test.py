@@ -12,12 +12,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from control_plane import ControlPlane  # noqa: E402
-
-
-def fail(msg):
-    print("FAIL: " + msg, flush=True)
-    sys.exit(1)
+from control_plane import ControlPlane, fail  # noqa: E402
 
 
 def main():

@@ -15,9 +15,28 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
+
+
+def fail(msg):
+    """A test's verdict: FAIL with the reason, exit 1."""
+    print("FAIL: " + msg, flush=True)
+    sys.exit(1)
+
+
+def wait(what, predicate, timeout=60, period=0.3):
+    """predicate()'s first truthy value within `timeout` seconds, polled every `period`; else fail."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(period)
+    fail(f"timed out after {timeout} s waiting for {what} (last: {last})")
 
 
 def free_port():

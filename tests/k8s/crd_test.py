@@ -12,7 +12,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from control_plane import ControlPlane  # noqa: E402
+from control_plane import ControlPlane, fail  # noqa: E402
 
 JOB = {
     "apiVersion": "disttgl.io/v1alpha1", "kind": "TGNNJob",
@@ -24,11 +24,6 @@ JOB = {
         "memoryDaemon": {"image": "disttgl/memory-daemon:0.1.0"},
     },
 }
-
-
-def fail(msg):
-    print("FAIL: " + msg, flush=True)
-    sys.exit(1)
 
 
 def refused(cp, manifest, *expected, action="create"):

@@ -16,12 +16,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from control_plane import ControlPlane, free_port  # noqa: E402
-
-
-def fail(msg):
-    print("FAIL: " + msg, flush=True)
-    sys.exit(1)
+from control_plane import ControlPlane, free_port, fail, wait  # noqa: E402
 
 
 def job(name):
@@ -32,14 +27,6 @@ def job(name):
                      "trainer": {"image": "t"}, "memoryDaemon": {"image": "d"}}}
 
 
-def wait(what, predicate, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = predicate()
-        if v:
-            return v
-        time.sleep(0.3)
-    fail(f"timed out after {timeout} s waiting for {what}")
 
 
 def leader_gauge(port):

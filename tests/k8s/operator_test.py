@@ -20,7 +20,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from control_plane import ControlPlane, free_port  # noqa: E402
+from control_plane import ControlPlane, free_port, fail, wait  # noqa: E402
 
 JOB = {
     "apiVersion": "disttgl.io/v1alpha1", "kind": "TGNNJob",
@@ -36,20 +36,6 @@ JOB = {
 }
 
 
-def fail(msg):
-    print("FAIL: " + msg, flush=True)
-    sys.exit(1)
-
-
-def wait(what, predicate, timeout=60):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.3)
-    fail(f"timed out waiting for {what} (last: {last})")
 
 
 def pods(cp):

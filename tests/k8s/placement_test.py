@@ -12,15 +12,9 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from control_plane import ControlPlane  # noqa: E402
-
-
-def fail(msg):
-    print("FAIL: " + msg, flush=True)
-    sys.exit(1)
+from control_plane import ControlPlane, fail, wait  # noqa: E402
 
 
 def job(name, layout, startup=600):
@@ -32,15 +26,6 @@ def job(name, layout, startup=600):
                      "runPolicy": {"startupTimeoutSeconds": startup}}}
 
 
-def wait(what, predicate, timeout):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.5)
-    fail(f"timed out after {timeout} s waiting for {what} (last: {last})")
 
 
 def main():

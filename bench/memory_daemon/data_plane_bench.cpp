@@ -79,7 +79,7 @@ torch::Tensor batch_nodes(const Dataset& ds) {
   NegativeSampler negatives(ds);
   SampleStage stage(ds, &sampler, negatives);
   const std::int64_t begin = ds.num_train() / 2;
-  const SampledBatch b = stage.run(begin, begin + 600, 1, 1);
+  const SampledBatch b = stage.run(begin, begin + 600, BatchDraws{{{NegativeStrategy::kRandom, 1, 1}}, 0});
   const auto& nodes = b.blocks.back().nodes;
   torch::Tensor all = torch::tensor(std::vector<std::int64_t>(nodes.begin(), nodes.end()),
                                     torch::kLong);

@@ -52,14 +52,34 @@ void add_prepare(CLI::App& app) {
   auto args = std::make_shared<PrepareArgs>();
   CLI::App* cmd = app.add_subcommand(
       "prepare",
-      "Import a dataset file (jodie, tgl, dyglib or snap), validate, sort by time, "
-      "remap node ids, split chronologically and write a prepared binary directory");
+      "Import a dataset file (jodie, tgl, dyglib, snap, or any delimited file with --columns), "
+      "validate, sort by time, remap node ids, split chronologically and write a prepared "
+      "binary directory");
   cmd->add_option("--input", args->input,
                   "input file (.gz accepted), or a TGL directory holding edges.csv")
       ->required();
-  cmd->add_option("--format", args->import.format, "input format")
+  cmd->add_option("--format", args->import.format, "input format (auto: from the name and header)")
       ->check(CLI::IsMember({"auto", "jodie", "tgl", "dyglib", "snap"}))
       ->capture_default_str();
+  CLI::Option* columns =
+      cmd->add_option("--columns", args->import.columns.roles,
+                      "read any delimited file by its columns, one role each in file order: "
+                      "src,dst,time (required, once each), label (at most once), feat (a float "
+                      "edge feature), skip (ignored), a last feat... (every remaining column "
+                      "is a feature); e.g. SNAP's SOURCE,TARGET,RATING,TIME: --columns "
+                      "src,dst,feat,time. One id space unless --bipartite; not with --format")
+          ->check([](const std::string& roles) {
+            return roles.empty() ? std::string("empty; expected roles such as src,dst,time")
+                                 : std::string();
+          });
+  cmd->add_option("--delimiter", args->import.columns.delimiter,
+                  "with --columns: one character, or tab, space (runs of blanks), comma, "
+                  "semicolon, pipe")
+      ->capture_default_str()
+      ->needs(columns);
+  cmd->add_flag("--header,!--no-header", args->import.columns.header,
+                "with --columns: the first non-blank line is a header and is skipped (default: "
+                "no header)");
   cmd->add_option("--output", args->output,
                   "output directory (replaced only on success; parents are created)")
       ->required();
@@ -70,7 +90,8 @@ void add_prepare(CLI::App& app) {
                   "val/test boundary: test_time = np.quantile(ts, Q)")
       ->capture_default_str();
   cmd->add_flag("--bipartite", args->import.bipartite,
-                "number sources and destinations as separate id ranges (jodie is by default)");
+                "number sources and destinations as separate id ranges (jodie is by default, "
+                "with a warning when its two columns share many ids)");
   cmd->add_flag("--general", args->import.general,
                 "one id space for both columns, also for jodie files whose columns share ids "
                 "(e.g. CanParl.csv)");

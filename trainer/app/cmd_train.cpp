@@ -443,12 +443,17 @@ void add_pretrain_static(CLI::App& app) {
 void add_evaluate(CLI::App& app) {
   struct Args {
     std::string checkpoint, data, split = "test", static_memory;
-    std::string device = "auto", precision = "fp32";
+    std::string device = "auto", precision = "fp32", negatives;
     int threads = 2;
     bool general = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("evaluate", "evaluate a checkpoint on the val or test split");
+  cmd->add_option("--negatives", a->negatives,
+                  "negative strategy of the headline AP/AUC/MRR: random, historical (pairs seen "
+                  "before the event) or inductive (pairs first seen after training); default: the "
+                  "checkpoint config's eval.negative_strategy. Every strategy's AP/AUC is printed too")
+      ->check(CLI::IsMember({"random", "historical", "inductive"}));
   cmd->add_option("--checkpoint", a->checkpoint, "RUN_DIR/checkpoint.pt")->required();
   cmd->add_option("--data", a->data, "the dataset the checkpoint was trained on")->required();
   cmd->add_flag("--general", a->general, kGeneralHelp);
@@ -468,14 +473,12 @@ void add_evaluate(CLI::App& app) {
     RuntimeConfig runtime;
     runtime.device = a->device;
     runtime.precision = a->precision;
+    std::optional<NegativeStrategy> negatives;
+    if (!a->negatives.empty()) negatives = parse_negative_strategy(a->negatives, "--negatives");
     const auto m = Trainer::evaluate_checkpoint(dataset, a->checkpoint, a->split, a->threads,
-                                                a->static_memory, runtime);
-    nlohmann::json j = {{"split", a->split},
-                        {"ap", m.ap},
-                        {"auc", m.auc},
-                        {"mrr", m.mrr},
-                        {"ap_batch_mean", m.ap_batch_mean},
-                        {"events", m.events}};
+                                                a->static_memory, runtime, negatives);
+    nlohmann::json j = eval_metrics_json(m);
+    j["split"] = a->split;
     std::cout << j.dump() << "\n";
   });
 }

@@ -65,7 +65,8 @@ inline const std::vector<BadInput>& bad_inputs() {
       {"empty_file_forced_format", "edges.csv", "", "tgl", "{p}: empty file"},
       {"undetectable", "bad.csv", "0,1,2,0\n", "auto",
        "{p}: cannot detect the format from the first line '0,1,2,0'; choose one with --format "
-       "jodie|tgl|dyglib|snap"},
+       "jodie|tgl|dyglib|snap, or map the columns with --columns src,dst,time[,label][,feat...] "
+       "(e.g. --columns src,dst,skip,time --delimiter ,)"},
       // TGL
       {"tgl_header", "edges.csv", ",src,dst,ts,ext_roll\n0,1,2,3,0\n", "auto",
        "{p}:1: expected the TGL header ',src,dst,time,ext_roll[,int_roll]', found "

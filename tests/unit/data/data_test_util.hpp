@@ -1,6 +1,6 @@
 // Shared helpers for the data-layer tests: a per-test temp directory under /tmp, file
 // writing, exact-error assertions, paths of the shared datasets and fixtures, and running
-// the real disttgl-trainer binary.
+// the real disttgl-trainer binary (and its bad-input contract for `prepare`).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -112,6 +112,22 @@ inline std::vector<std::string> list_dir(const fs::path& dir) {
   }
   std::sort(names.begin(), names.end());
   return names;
+}
+
+/// The bad-input contract of `disttgl-trainer prepare`: run with `args` (already shell-quoted,
+/// writing to tmp/out) and its log under tmp/logs, it exits 2 with exactly
+/// "disttgl-trainer: error: MESSAGE", prints nothing, writes no tmp/out and leaves tmp as it
+/// was (no temporary directory behind).
+inline void expect_prepare_fails(const TempDir& tmp, const std::string& args,
+                                 const std::string& message) {
+  fs::create_directories(tmp.path() / "logs");
+  const std::vector<std::string> before = list_dir(tmp.path());
+  const CommandResult result = run_trainer(args, tmp.path() / "logs");
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_EQ(result.err, "disttgl-trainer: error: " + message + "\n");
+  EXPECT_EQ(result.out, "");
+  EXPECT_FALSE(fs::exists(tmp.file("out")));
+  EXPECT_EQ(list_dir(tmp.path()), before) << "no temporary directory left behind";
 }
 
 /// Every array and count of two datasets are equal. `same_provenance` also compares name,

@@ -195,6 +195,35 @@ TEST(WriteBack, BuildsInterleavedMailsFromUpdatedMemory) {
   EXPECT_TRUE(torch::equal(w.rows.mail_eid.view({4}), i64({2, 2, 3, 3})));
 }
 
+// APAN's deliveries: the targets' rows come first with their own memory and the source
+// endpoint row's mail, then the endpoint rows unchanged; a bad source is a caller bug.
+TEST(WriteBack, DeliveriesPrecedeTheEndpointRowsWithTheSourcesMail) {
+  MemoryWrite w;
+  w.nodes = i64({0, 5, 1, 6});
+  w.rows.memory = torch::randn({4, 4});
+  w.rows.memory_ts = f64({1, 2, 3, 4});
+  w.rows.mail = torch::randn({4, 1, 8});
+  w.rows.mail_ts = f64({10, 10, 11, 11}).unsqueeze(1);
+  w.rows.mail_eid = i64({2, 2, 3, 3}).unsqueeze(1);
+  MailDeliveries d;
+  d.nodes = i64({7, 2});
+  d.source = i64({3, 0});
+  d.memory = torch::randn({2, 4});
+  d.memory_ts = f64({0.5, 0.25});
+  const MemoryWrite out = with_deliveries(w, d);
+  out.rows.check(6, 1, 4, 8, "test");
+  EXPECT_TRUE(torch::equal(out.nodes, i64({7, 2, 0, 5, 1, 6})));
+  EXPECT_TRUE(torch::equal(out.rows.memory, torch::cat({d.memory, w.rows.memory})));
+  EXPECT_TRUE(torch::equal(out.rows.memory_ts, f64({0.5, 0.25, 1, 2, 3, 4})));
+  EXPECT_TRUE(torch::equal(out.rows.mail[0], w.rows.mail[3]));
+  EXPECT_TRUE(torch::equal(out.rows.mail[1], w.rows.mail[0]));
+  EXPECT_TRUE(torch::equal(out.rows.mail.narrow(0, 2, 4), w.rows.mail));
+  EXPECT_TRUE(torch::equal(out.rows.mail_ts.view({6}), f64({11, 10, 10, 10, 11, 11})));
+  EXPECT_TRUE(torch::equal(out.rows.mail_eid.view({6}), i64({3, 2, 2, 2, 3, 3})));
+  d.source = i64({4, 0});
+  EXPECT_THROW(with_deliveries(w, d), InternalError);
+}
+
 TEST(Pipeline, MailsReachMemoryOnlyInTheNextBatch) {
   ModelConfig config = small_config(ModelKind::kTgn);
   config.edge_feature_dim = 0;

@@ -120,6 +120,36 @@ TEST(UniformSamplerTest, SameSeedReproducesAndOtherSeedsDiffer) {
   EXPECT_NE(bc[1].eid, ba[1].eid);
 }
 
+// Training passes the epoch as the stream: each epoch redraws; evaluation (stream 0) is
+// fixed by the seed; neither depends on the thread count.
+TEST(UniformSamplerTest, StreamsRedrawPerEpochAndStayThreadCountIndependent) {
+  const Dataset d = testing::random_dataset(10, 2000, 50, 41);
+  const TCSR g = TCSR::build(d);
+  const Roots r = random_roots(10, 200, 50, 42);
+  SamplerOptions one = uniform({10, 10}, 7);
+  SamplerOptions two = one;
+  two.num_threads = 2;
+  TemporalSampler a(g, one);
+  TemporalSampler b(g, two);
+  const std::vector<TemporalBlock> eval = a.sample(r.nodes, r.times);
+  testing::expect_blocks_equal(a.sample(r.nodes, r.times, 0), eval);  // 0 is the default
+  testing::expect_blocks_equal(b.sample(r.nodes, r.times, 0), eval);
+  const std::vector<TemporalBlock> epoch1 = a.sample(r.nodes, r.times, 1);
+  const std::vector<TemporalBlock> epoch2 = a.sample(r.nodes, r.times, 2);
+  testing::expect_blocks_equal(b.sample(r.nodes, r.times, 1), epoch1);
+  testing::expect_blocks_equal(b.sample(r.nodes, r.times, 2), epoch2);
+  testing::expect_blocks_equal(a.sample(r.nodes, r.times, 1), epoch1);  // same epoch again
+  ASSERT_EQ(epoch1[0].num_edges(), epoch2[0].num_edges());  // same windows
+  EXPECT_NE(epoch1[0].eid, epoch2[0].eid);
+  EXPECT_NE(epoch1[1].eid, epoch2[1].eid);
+  EXPECT_NE(epoch1[0].eid, eval[0].eid);
+  // The recent strategy has nothing to redraw.
+  SamplerOptions recent = one;
+  recent.strategy = SamplingStrategy::kRecent;
+  TemporalSampler c(g, recent);
+  testing::expect_blocks_equal(c.sample(r.nodes, r.times, 5), c.sample(r.nodes, r.times, 0));
+}
+
 TEST(UniformSamplerTest, EqualRootsGetEqualSamples) {
   // A positive root and its negative-sampled twin at the same (node, time).
   const Dataset d = testing::random_dataset(5, 500, 40, 31);

@@ -5,18 +5,12 @@
 #include <string>
 
 #include "disttgl/common/error.hpp"
+#include "train_test_util.hpp"
 
 namespace disttgl::trainer {
 namespace {
 
-std::string error_of(const std::string& yaml) {
-  try {
-    parse_config(yaml, "c.yaml");
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using test::error_of;
 
 TEST(Config, ShippedConfigsCarryTglDefaults) {
   const auto tgn = load_config(std::string(DISTTGL_SOURCE_DIR) + "/configs/tgn.yaml");
@@ -70,18 +64,33 @@ TEST(Config, OutOfRangeValuesAreErrorsNamingTheKey) {
             "c.yaml: eval.validation_mrr: must be true with train.select_metric mrr");
   EXPECT_EQ(error_of("model: tgn\neval:\n  validation_mrr: maybe\n"),
             "c.yaml: eval.validation_mrr: has the wrong type");
+  EXPECT_EQ(error_of("model: tgn\neval:\n  negative_strategy: hist\n"),
+            "c.yaml: eval.negative_strategy: unknown value 'hist' (expected one of: random, "
+            "historical, inductive)");
+  EXPECT_EQ(error_of("model: tgn\nmemory:\n  static: pretrained\n"),
+            "c.yaml: memory.static: unknown value 'pretrained' (expected one of: none, joint; a "
+            "pre-trained table is given with --static-memory)");
+  EXPECT_EQ(error_of("model: tgn\nmemory:\n  static: joint\n  static_dim: 0\n"),
+            "c.yaml: memory.static_dim: must be >= 1, got 0");
+  EXPECT_EQ(error_of("model: tgn\nmemory:\n  static_dropout: 1.0\n"),
+            "c.yaml: memory.static_dropout: must be in [0, 0.99], got 1");
 }
 
 TEST(Config, RoundTripsThroughYaml) {
   auto c = parse_config(
       "model: tgn\ntrain:\n  batch_size: 200\n  loss: softmax_ce\n"
-      "  train_negatives: 4\neval:\n  validation_mrr: false\n",
+      "  train_negatives: 4\neval:\n  validation_mrr: false\n  negative_strategy: inductive\n"
+      "memory:\n  static: joint\n  static_dim: 16\n  static_dropout: 0.25\n",
       "c.yaml");
   const auto again = parse_config(to_yaml(c), "again.yaml");
   EXPECT_EQ(again.optim.batch_size, 200);
   EXPECT_EQ(again.optim.loss, LossKind::kSoftmaxCrossEntropy);
   EXPECT_EQ(again.optim.train_negatives, 4);
   EXPECT_FALSE(again.eval.validation_mrr);
+  EXPECT_EQ(again.eval.negative_strategy, NegativeStrategy::kInductive);
+  EXPECT_TRUE(again.model.joint_static);
+  EXPECT_EQ(again.model.static_memory_dim, 16);
+  EXPECT_DOUBLE_EQ(again.model.static_dropout, 0.25);
   EXPECT_EQ(to_yaml(again), to_yaml(c));
 }
 

@@ -131,6 +131,36 @@ TEST(DaemonTraining, BitIdenticalToInProcessMemoryOverTcpAndUnixAtDepthZeroAndOn
   fs::remove_all(local1);
 }
 
+// APAN as configs/apan.yaml ships it (memory.deliver_to: neighbors): the delivery targets'
+// rows travel in each batch's one read and their mails in its one write, so the daemon gives
+// the in-process run bit for bit, at pipeline depth 0 and 1.
+TEST(DaemonTraining, ApanMailDeliveryBitIdenticalToInProcessMemory) {
+  const auto args = [](const fs::path& out, const std::string& extra) {
+    return "train --data " + kCollegeMsg + " --config " + DISTTGL_SOURCE_DIR +
+           "/configs/apan.yaml --output " + out.string() +
+           " --epochs 1 --max-train-batches 30 --seed 0 --threads 2 --device cpu " + extra;
+  };
+  const auto reference_dir = temp_dir("apan_local");
+  const auto [code, out] = run(args(reference_dir, "--pipeline-depth 0"));
+  ASSERT_EQ(code, 0) << out;
+  const RunResult reference = results(reference_dir);
+  DaemonProcess daemon(std::vector<std::string>{});
+  for (const auto& [address, depth] : std::vector<std::pair<std::string, int>>{
+           {daemon.unix_address(), 1}, {daemon.tcp_address(), 0}}) {
+    const std::string what = address + " depth " + std::to_string(depth);
+    const auto dir = temp_dir("apan_daemon");
+    const auto [dcode, dout] =
+        run(args(dir, "--memory-daemon " + address + " --pipeline-depth " + std::to_string(depth)));
+    ASSERT_EQ(dcode, 0) << what << "\n" << dout;
+    const RunResult r = results(dir);
+    EXPECT_EQ(r.losses, reference.losses) << what;
+    EXPECT_EQ(r.val_ap, reference.val_ap) << what;
+    EXPECT_EQ(r.test_ap, reference.test_ap) << what;
+    fs::remove_all(dir);
+  }
+  fs::remove_all(reference_dir);
+}
+
 TEST(DaemonTraining, ADaemonKilledMidTrainingEndsTheTrainerWithinItsTimeout) {
   DaemonProcess daemon(std::vector<std::string>{});
   const auto dir = temp_dir("killed_daemon");

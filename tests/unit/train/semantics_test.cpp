@@ -10,6 +10,7 @@
 #include "disttgl/trainer/model/tgnn_model.hpp"
 #include "disttgl/trainer/sampler/tcsr.hpp"
 #include "disttgl/trainer/train/pipeline.hpp"
+#include "pipeline_rig.hpp"
 
 namespace disttgl::trainer {
 namespace {
@@ -29,47 +30,8 @@ Dataset make_dataset(std::vector<NodeId> src, std::vector<NodeId> dst, std::vect
   return d;
 }
 
-struct Rig {
-  Dataset ds;
-  TCSR graph;
-  std::unique_ptr<TemporalSampler> sampler;
-  NegativeSampler negatives;
-  LocalMemoryStore store;
-  TGNNModel model{nullptr};
-  SampleStage sample;
-  GatherStage gather;
-
-  Rig(Dataset d, NodeId neg_lo, NodeId neg_hi)
-      : ds(std::move(d)),
-        graph(TCSR::build(ds)),
-        sampler(std::make_unique<TemporalSampler>(graph, SamplerOptions{})),
-        negatives(neg_lo, neg_hi),
-        store(LocalMemoryStoreOptions{ds.num_nodes, 100, 200, 1, torch::kCPU}),
-        sample(ds, sampler.get(), negatives),
-        gather(&store, feature_tables(ds), torch::kCPU) {
-    torch::manual_seed(7);
-    auto c = ModelConfig::defaults(ModelKind::kTgn);
-    c.num_nodes = ds.num_nodes;
-    model = TGNNModel(c);
-    model->eval();  // no dropout: outputs are functions of the inputs
-  }
-
-  // One batch through sample -> gather -> compute -> write back.
-  std::pair<GatheredBatch, ModelOutputs> step(std::int64_t begin, std::int64_t end) {
-    torch::NoGradGuard no_grad;
-    auto batch = gather.run(sample.run(begin, end, 1, 0), store.next_batch());
-    gather.await_memory(batch);
-    auto out = model->forward(batch.inputs);
-    write_back(&store, batch, out);
-    return {std::move(batch), std::move(out)};
-  }
-};
-
-std::int64_t slot_of(const torch::Tensor& unique, NodeId node) {
-  const auto hits = (unique == node).nonzero();
-  EXPECT_EQ(hits.size(0), 1);
-  return hits[0][0].item<std::int64_t>();
-}
+using test::PipelineRig;
+using test::slot_of;
 
 void expect_rows_equal(const MemoryRows& a, const MemoryRows& b) {
   EXPECT_TRUE(torch::equal(a.memory, b.memory));
@@ -82,7 +44,7 @@ void expect_rows_equal(const MemoryRows& a, const MemoryRows& b) {
 // Node 0 gets a mail in batch 1 (event 0 -> 1 at t=1) and in batch 2 (event 1 -> 2 at t=2) is
 // only a sampled temporal neighbour of root 1; negatives are drawn from {2} only.
 TEST(PipelineSemantics, NeighbourUsesUpdatedMemoryButIsNotWritten) {
-  Rig rig(make_dataset({0, 1}, {1, 2}, {1.0, 2.0}, 3), 2, 3);
+  PipelineRig rig(make_dataset({0, 1}, {1, 2}, {1.0, 2.0}, 3), 2, 3);
   rig.step(0, 1);
   const auto node0 = torch::tensor({0}, torch::kInt64);
   const MemoryRows stored = rig.store.read(node0);
@@ -108,7 +70,7 @@ TEST(PipelineSemantics, NeighbourUsesUpdatedMemoryButIsNotWritten) {
 // (1,2,t=1), (2,3,t=2), (3,1,t=3) in one batch, ids shifted to 0..2: every node is written
 // once, with its chronologically last event.
 TEST(PipelineSemantics, CyclicBatchWritesEachNodeAtItsLatestEvent) {
-  Rig rig(make_dataset({0, 1, 2}, {1, 2, 0}, {1.0, 2.0, 3.0}, 3), 0, 3);
+  PipelineRig rig(make_dataset({0, 1, 2}, {1, 2, 0}, {1.0, 2.0, 3.0}, 3), 0, 3);
   auto [batch, out] = rig.step(0, 3);
   const auto rows = rig.store.read(torch::tensor({0, 1, 2}, torch::kInt64));
   // Latest event of node 0 (=1): event 2 as dst; node 1 (=2): event 1 as src; node 2: event 2.

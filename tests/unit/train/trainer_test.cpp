@@ -9,43 +9,26 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <sstream>
 
 #include "disttgl/common/error.hpp"
 #include "disttgl/trainer/data/import.hpp"
 #include "../../support/trainer_cli.hpp"
+#include "train_test_util.hpp"
 
 namespace disttgl::trainer {
 namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-fs::path temp_dir(const std::string& name) { return test::temp_path("train", name); }
+using test::random_graph;
 
-// Uniformly random endpoints and times: nothing about the future is predictable.
-Dataset random_graph(std::int64_t num_nodes, std::int64_t num_events, std::uint32_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<NodeId> node(0, num_nodes - 1);
-  std::uniform_real_distribution<double> time(0.0, 1e6);
-  Dataset d;
-  d.name = "random";
-  d.num_nodes = num_nodes;
-  d.num_src_nodes = num_nodes;
-  for (std::int64_t i = 0; i < num_events; ++i) d.ts.push_back(time(rng));
-  std::sort(d.ts.begin(), d.ts.end());
-  for (std::int64_t i = 0; i < num_events; ++i) {
-    d.src.push_back(node(rng));
-    d.dst.push_back(node(rng));
-  }
-  d.label.assign(d.ts.size(), 0);
-  d.split = quantile_split(d.ts, 0.70, 0.85);
-  return d;
-}
+fs::path temp_dir(const std::string& name) { return test::temp_path("train", name); }
 
 TrainConfig small_config(std::int64_t epochs, std::int64_t batch_size) {
   auto c = parse_config("model: tgn\n", "test");
@@ -176,12 +159,41 @@ TEST(TrainerCli, SmokeOneEpochOfTgnOnCollegeMsg) {
   EXPECT_EQ(summary["epochs"].get<int>(), 1);
   EXPECT_EQ(summary["dataset"]["num_events"].get<int>(), 59835);
   EXPECT_TRUE(fs::is_regular_file(dir / "checkpoint.pt"));
-  // evaluate reproduces the test metrics from the checkpoint.
+  // evaluate reproduces the test metrics from the checkpoint (its JSON is the last line).
+  const auto last_json = [](const std::string& text) {
+    return json::parse(text.substr(text.rfind("\n{") + 1));
+  };
   const auto [ecode, eout] = run("evaluate --checkpoint " + (dir / "checkpoint.pt").string() +
                                  " --data " + kCollegeMsg + " --threads 2");
   ASSERT_EQ(ecode, 0) << eout;
-  const auto line = eout.substr(eout.rfind('{'));
-  EXPECT_DOUBLE_EQ(json::parse(line)["ap"].get<double>(), summary["test"]["ap"].get<double>());
+  const json random = last_json(eout);
+  EXPECT_DOUBLE_EQ(random["ap"].get<double>(), summary["test"]["ap"].get<double>());
+  EXPECT_EQ(random["negative_strategy"], "random");
+  // The three negative strategies give three different APs on this one model, and
+  // --negatives reaches the draws: its headline AP is the summary's number for that strategy.
+  const json& by = summary["test"]["negatives"];
+  const double ap_random = by["random"]["ap"], ap_hist = by["historical"]["ap"],
+               ap_ind = by["inductive"]["ap"];
+  EXPECT_DOUBLE_EQ(ap_random, summary["test"]["ap"].get<double>());
+  EXPECT_GT(std::abs(ap_random - ap_hist), 0.01);
+  EXPECT_GT(std::abs(ap_random - ap_ind), 0.01);
+  EXPECT_GT(std::abs(ap_hist - ap_ind), 0.001);
+  EXPECT_EQ(by["random"]["fallback_fraction"].get<double>(), 0.0);
+  for (const std::string strategy : {"historical", "inductive"}) {
+    const auto [hcode, hout] = run("evaluate --checkpoint " + (dir / "checkpoint.pt").string() +
+                                   " --data " + kCollegeMsg + " --threads 2 --negatives " +
+                                   strategy);
+    ASSERT_EQ(hcode, 0) << hout;
+    const json m = last_json(hout);
+    EXPECT_EQ(m["negative_strategy"], strategy);
+    EXPECT_DOUBLE_EQ(m["ap"].get<double>(), by[strategy]["ap"].get<double>()) << strategy;
+    EXPECT_NE(m["mrr"].get<double>(), random["mrr"].get<double>()) << strategy;
+  }
+  // The inductive setting: CollegeMsg's test split has 4,876 positives with a node that has
+  // no training event (of 8,976).
+  EXPECT_EQ(summary["test"]["events"].get<int>(), 8976);
+  EXPECT_EQ(summary["test"]["new_nodes"]["events"].get<int>(), 4876);
+  EXPECT_GT(summary["test"]["new_nodes"]["ap"].get<double>(), 0.6);
   fs::remove_all(dir);
 }
 
@@ -297,6 +309,37 @@ TEST(TrainerCli, BadConfigKeyExitsTwoAndExistingRunIsUntouched) {
   EXPECT_EQ(json::parse(in)["keep"].get<int>(), 1);
   fs::remove_all(dir);
   fs::remove(config);
+}
+
+// The static-memory options are refused in the user's terms, before anything is written.
+TEST(TrainerCli, StaticMemoryOptionsThatCannotWorkExitTwo) {
+  const auto dir = temp_dir("static_opts");
+  const auto table = temp_dir("static_opts.pt");
+  {
+    torch::serialize::OutputArchive a;
+    a.write("static_memory", torch::zeros({1899, 8}));
+    a.save_to(table.string());
+  }
+  const auto joint = temp_dir("joint.yaml");
+  std::ofstream(joint) << "model: tgn\nmemory:\n  static: joint\n";
+  const auto dropout = temp_dir("dropout.yaml");
+  std::ofstream(dropout) << "model: tgn\nmemory:\n  static_dropout: 0.5\n";
+  const std::string common = "train --data " + kCollegeMsg + " --output " + dir.string() +
+                             " --epochs 1 --threads 1 --config ";
+  const auto [c1, o1] = run(common + joint.string() + " --static-memory " + table.string());
+  EXPECT_EQ(c1, 2) << o1;
+  EXPECT_NE(o1.find("memory.static: joint cannot be combined with --static-memory (a pre-trained "
+                    "table)"),
+            std::string::npos)
+      << o1;
+  const auto [c2, o2] = run(common + dropout.string());
+  EXPECT_EQ(c2, 2) << o2;
+  EXPECT_NE(o2.find("memory.static_dropout needs a static node memory (memory.static: joint or "
+                    "--static-memory)"),
+            std::string::npos)
+      << o2;
+  EXPECT_FALSE(fs::exists(dir));
+  for (const auto& f : {table, joint, dropout}) fs::remove(f);
 }
 
 TEST(TrainerCli, ResumeRefusesConfigOverridesAndNonRunDirectories) {

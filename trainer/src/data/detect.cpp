@@ -43,7 +43,9 @@ std::string detect_format_from_text(const std::string& path, std::string_view pr
   }
   throw InputError(path, 0,
                    "cannot detect the format from the first line '" + shown_line(line) +
-                       "'; choose one with --format jodie|tgl|dyglib|snap");
+                       "'; choose one with --format jodie|tgl|dyglib|snap, or map the columns "
+                       "with --columns src,dst,time[,label][,feat...] (e.g. --columns "
+                       "src,dst,skip,time --delimiter ,)");
 }
 
 }  // namespace detail

@@ -4,11 +4,15 @@
 #include <algorithm>
 #include <array>
 #include <filesystem>
+#include <optional>
+#include <span>
 #include <string_view>
 
+#include "column_layout.hpp"
 #include "detect.hpp"
 #include "disttgl/common/error.hpp"
 #include "disttgl/common/log.hpp"
+#include "disttgl/trainer/data/id_overlap.hpp"
 #include "posix_fs.hpp"
 #include "readers.hpp"
 #include "reorder.hpp"
@@ -29,6 +33,28 @@ void validate_options(const ImportOptions& options) {
   if (options.bipartite && options.general) {
     throw ConfigError("--bipartite and --general exclude each other");
   }
+  const ColumnsOptions& columns = options.columns;
+  if (columns.roles.empty()) {
+    if (columns.delimiter != ",") throw ConfigError("--delimiter applies only with --columns");
+    if (columns.header) throw ConfigError("--header applies only with --columns");
+  } else if (options.format != "auto") {
+    throw ConfigError("--columns cannot be combined with --format " + options.format +
+                      " (--columns is a format of its own)");
+  }
+}
+
+// JODIE's layout implies two id spaces; a file in it whose columns are one id space
+// (CanParl.csv) silently gets its shared nodes twice. Say so, with the numbers.
+void warn_if_columns_share_ids(const std::string& path, const Dataset& dataset) {
+  const std::span<const std::int64_t> ids(dataset.original_ids);
+  const auto sources = static_cast<std::size_t>(dataset.num_src_nodes);
+  const IdOverlap overlap = id_overlap(ids.first(sources), ids.subspan(sources));
+  if (!overlap.suggests_one_id_space()) return;
+  spdlog::warn(
+      "import: {}: {} ids occur in both columns ({} source ids, {} destination ids); read as "
+      "bipartite ({} nodes). If the two columns share one id space, use --general ({} nodes)",
+      path, overlap.shared, overlap.sources, overlap.destinations, overlap.bipartite_nodes(),
+      overlap.one_space_nodes());
 }
 
 std::string dataset_name(const std::string& path, const std::string& format) {
@@ -88,6 +114,8 @@ detail::RawEvents read_events(const std::string& path, const std::string& format
 
 Dataset import_dataset(const std::string& input, const ImportOptions& options) {
   validate_options(options);
+  std::optional<detail::ColumnLayout> layout;
+  if (!options.columns.roles.empty()) layout = detail::parse_column_layout(options.columns);
   std::string path = input;
   if (detail::posix::is_directory(path) &&
       detail::posix::exists((std::filesystem::path(path) / "edges.csv").string())) {
@@ -98,9 +126,14 @@ Dataset import_dataset(const std::string& input, const ImportOptions& options) {
   std::string format;
   {
     const std::string text = detail::read_text_file(path);
-    format =
-        options.format == "auto" ? detail::detect_format_from_text(path, text) : options.format;
-    events = read_events(path, format, text);
+    if (layout) {
+      format = "columns";
+      events = detail::read_columns(path, text, *layout);
+    } else {
+      format =
+          options.format == "auto" ? detail::detect_format_from_text(path, text) : options.format;
+      events = read_events(path, format, text);
+    }
   }
 
   Dataset dataset;
@@ -110,6 +143,9 @@ Dataset import_dataset(const std::string& input, const ImportOptions& options) {
   dataset.reordered_rows = detail::sort_by_time(events);
   if (!events.ext_roll.empty()) check_ext_roll_order(path, events);
   detail::remap_nodes(events, !options.general && (events.bipartite || options.bipartite), dataset);
+  if (events.bipartite && !options.bipartite && !options.general) {
+    warn_if_columns_share_ids(path, dataset);
+  }
   gather_node_features(events, dataset);
   dataset.ts = std::move(events.ts);
   dataset.label = std::move(events.label);

@@ -1,7 +1,7 @@
-// One reader per input format: parse and validate a whole file into RawEvents, in file
-// order. Each throws InputError "FILE:LINE: what" on the first bad line, "FILE: no events
-// after the header line" for a header-only file; callers reject empty files beforehand.
-// Private to the data layer.
+// One reader per input format, plus read_columns for a --columns mapping: parse and validate
+// a whole file into RawEvents, in file order. Each throws InputError "FILE:LINE: what" on the
+// first bad line, "FILE: no events after the header line" for a header-only file; callers
+// reject empty files beforehand (read_columns checks itself). Private to the data layer.
 // Thread-safety: stateless functions.
 #pragma once
 
@@ -24,5 +24,16 @@ RawEvents read_dyglib(const std::string& path, const std::string& text);
 
 /// SNAP whitespace edge list `src dst ts`; `#` and `%` lines are comments.
 RawEvents read_snap(const std::string& path, const std::string& text);
+
+struct ColumnLayout;
+
+/// Any delimited file, by the column mapping `layout` (column_layout.hpp): one id space
+/// (RawEvents::bipartite false), labels and edge features as mapped. Also throws "FILE: empty
+/// file" itself, and "FILE:LINE: the delimiter ',' does not occur in the first data line
+/// (found tab: try --delimiter tab)", the column-count messages of import.hpp, and "(a
+/// header line? add --header)" after a non-numeric src/dst/time on the first line without
+/// --header.
+RawEvents read_columns(const std::string& path, const std::string& text,
+                       const ColumnLayout& layout);
 
 }  // namespace disttgl::trainer::detail

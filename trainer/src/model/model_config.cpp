@@ -25,6 +25,10 @@ ModelKind parse_model_kind(std::string_view name) {
       str_cat("model.kind: unknown model '", name, "' (expected tgn, jodie or apan)"));
 }
 
+std::string_view to_string(DeliverTo to) {
+  return to == DeliverTo::kNeighbors ? "neighbors" : "self";
+}
+
 std::string_view to_string(LossKind kind) {
   switch (kind) {
     case LossKind::kBinaryCrossEntropy:
@@ -112,8 +116,18 @@ void ModelConfig::validate() const {
     require(memory_dim % memory_heads == 0, "memory_heads",
             str_cat(memory_heads, " heads do not divide memory_dim ", memory_dim));
   }
+  require(deliver_to == DeliverTo::kSelf || kind == ModelKind::kApan, "deliver_to",
+          str_cat("neighbors is only supported for kind apan, got ", to_string(kind)));
+  if (deliver_to == DeliverTo::kNeighbors) require_positive(deliver_fanout, "deliver_fanout");
   if (use_static) {
     require(static_memory_dim >= 1, "static_memory_dim", "must be >= 1 when use_static is set");
+  }
+  require_probability(static_dropout, "static_dropout");
+  if (joint_static) {
+    require(!use_static && !pretrain_static, "joint_static",
+            "cannot be combined with a static memory file or pre-training");
+    require(static_memory_dim >= 1, "static_memory_dim", "must be >= 1 when joint_static is set");
+    require(num_nodes >= 1, "num_nodes", "must be >= 1 when joint_static is set");
   }
   if (pretrain_static) {
     require(kind == ModelKind::kTgn, "pretrain_static", "is only supported for kind tgn");

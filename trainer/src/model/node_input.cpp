@@ -7,7 +7,7 @@
 namespace disttgl::trainer {
 
 NodeInputImpl::NodeInputImpl(std::int64_t memory_dim, std::int64_t node_feature_dim,
-                             std::int64_t static_dim)
+                             std::int64_t static_dim, bool zero_static_map)
     : memory_dim_(memory_dim), node_feature_dim_(node_feature_dim), static_dim_(static_dim) {
   if (node_feature_dim > 0 && node_feature_dim != memory_dim) {
     node_feature_map =
@@ -15,6 +15,13 @@ NodeInputImpl::NodeInputImpl(std::int64_t memory_dim, std::int64_t node_feature_
   }
   if (static_dim > 0) {
     static_map = register_module("static_map", torch::nn::Linear(static_dim, memory_dim));
+  }
+  if (static_dim > 0 && zero_static_map) {
+    // Zero weights and bias: the model starts as the dynamic-only one and takes from the static
+    // node memory only what lowers the loss (docs/accuracy.md, static node memory).
+    torch::NoGradGuard no_grad;
+    static_map->weight.zero_();
+    static_map->bias.zero_();
   }
 }
 

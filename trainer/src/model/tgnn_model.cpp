@@ -41,9 +41,22 @@ TGNNModelImpl::TGNNModelImpl(const ModelConfig& config) : config_(config) {
         break;
     }
   }
+  if (config.joint_static) {
+    static_embedding = register_module(
+        "static_embedding", StaticMemoryEmbedding(config.num_nodes, config.static_memory_dim));
+    // Zero rows: the model starts as the dynamic-only one and a node's row moves only with
+    // gradients from the events it takes part in.
+    torch::NoGradGuard no_grad;
+    static_embedding->embedding->weight.zero_();
+  }
+  const bool with_static = config.use_static || config.joint_static;
+  if (with_static && config.num_nodes > 0) {
+    static_known = register_buffer("static_known", torch::ones({config.num_nodes}));
+  }
   node_input =
       register_module("node_input", NodeInput(config.memory_dim, config.node_feature_dim,
-                                              config.use_static ? config.static_memory_dim : 0));
+                                              with_static ? config.static_memory_dim : 0,
+                                              !config.joint_static));
   if (config.kind == ModelKind::kTgn) {
     attention =
         register_module("attention", AttentionEmbedding(config.num_layers, config.memory_dim,
@@ -58,6 +71,20 @@ TGNNModelImpl::TGNNModelImpl(const ModelConfig& config) : config_(config) {
     }
   }
   predictor = register_module("predictor", EdgePredictor(config.output_dim()));
+}
+
+void TGNNModelImpl::set_static_known(const std::vector<std::uint8_t>& known) {
+  if (!static_known.defined()) return;
+  if (static_cast<std::int64_t>(known.size()) != static_known.size(0)) {
+    throw InternalError(str_cat("set_static_known: ", known.size(), " flags for ",
+                                static_known.size(0), " nodes"));
+  }
+  torch::NoGradGuard no_grad;
+  const torch::Tensor flags =
+      torch::from_blob(const_cast<std::uint8_t*>(known.data()),
+                       {static_cast<std::int64_t>(known.size())}, torch::kUInt8)
+          .to(torch::kFloat32);
+  static_known.copy_(flags);
 }
 
 void TGNNModelImpl::check_inputs(const ModelInputs& in) const {
@@ -117,7 +144,21 @@ ModelOutputs TGNNModelImpl::forward(const ModelInputs& in) {
     out.updated_memory = s;
     out.updated_memory_ts = updated_memory_ts(in.memory);
   }
-  const torch::Tensor h_unique = node_input->forward(s, in.node_features, in.static_memory);
+  torch::Tensor static_memory;
+  if (config_.joint_static || config_.use_static) {
+    const torch::Tensor rows =
+        config_.joint_static ? static_embedding->forward(in.unique_nodes) : in.static_memory;
+    static_memory = static_known.defined()
+                        ? rows * static_known.index_select(0, in.unique_nodes).unsqueeze(1)
+                        : rows;
+    if (is_training() && config_.static_dropout > 0.0) {
+      const double keep = 1.0 - config_.static_dropout;
+      const torch::Tensor mask =
+          torch::bernoulli(torch::full({static_memory.size(0), 1}, keep, static_memory.options()));
+      static_memory = static_memory * mask / keep;
+    }
+  }
+  const torch::Tensor h_unique = node_input->forward(s, in.node_features, static_memory);
   const torch::Tensor root_index = in.node_index.slice(0, 0, num_roots);
   switch (config_.kind) {
     case ModelKind::kTgn:

@@ -2,7 +2,11 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <unordered_set>
+
 #include "disttgl/common/error.hpp"
+#include "disttgl/trainer/memory/str_cat.hpp"
 #include "disttgl/trainer/memory/tensor_check.hpp"
 
 namespace disttgl::trainer {
@@ -60,6 +64,63 @@ MemoryWrite make_memory_write(const ModelInputs& inputs, const ModelOutputs& out
   return make_memory_write(inputs.unique_nodes, outputs.updated_memory, outputs.updated_memory_ts,
                            inputs.node_index.slice(0, 0, b), inputs.node_index.slice(0, b, 2 * b),
                            event_ts, event_eid);
+}
+
+}  // namespace disttgl::trainer
+
+namespace disttgl::trainer {
+
+MailDeliveries plan_mail_deliveries(const TemporalBlock& delivery) {
+  const std::int64_t roots = delivery.num_roots;
+  const std::int64_t edges = delivery.num_edges();
+  if (roots < 0 || delivery.num_nodes() != roots + edges ||
+      static_cast<std::int64_t>(delivery.row.size()) != edges) {
+    throw InternalError(str_cat("plan_mail_deliveries: block of ", roots, " roots, ",
+                                delivery.num_nodes(), " nodes and ", edges, " edges"));
+  }
+  // Endpoints keep their own row (written last); each other node keeps its last delivery,
+  // found walking backwards.
+  std::unordered_set<NodeId> taken(delivery.nodes.begin(), delivery.nodes.begin() + roots);
+  std::vector<std::int64_t> nodes, source;
+  for (std::int64_t e = edges - 1; e >= 0; --e) {
+    const NodeId v = delivery.nodes[static_cast<std::size_t>(roots + e)];
+    if (!taken.insert(v).second) continue;
+    const std::int64_t r = delivery.row[static_cast<std::size_t>(e)];
+    if (r < 0 || r >= roots) {
+      throw InternalError(
+          str_cat("plan_mail_deliveries: edge ", e, " has root ", r, " outside [0, ", roots, ")"));
+    }
+    nodes.push_back(v);
+    source.push_back(r);
+  }
+  std::reverse(nodes.begin(), nodes.end());
+  std::reverse(source.begin(), source.end());
+  MailDeliveries d;
+  d.nodes = torch::tensor(nodes, torch::kInt64);
+  d.source = torch::tensor(source, torch::kInt64);
+  return d;
+}
+
+MemoryWrite with_deliveries(const MemoryWrite& endpoints, const MailDeliveries& d) {
+  constexpr const char* kContext = "with_deliveries";
+  const MemoryRows& w = endpoints.rows;
+  const std::int64_t n = endpoints.nodes.size(0);
+  check_tensor(endpoints.nodes, kContext, "endpoints.nodes", torch::kLong, {n});
+  w.check(n, 1, w.memory.size(1), w.mail.size(2), kContext);
+  check_tensor(d.nodes, kContext, "deliveries.nodes", torch::kLong, {kAnyDim});
+  const std::int64_t k = d.nodes.size(0);
+  check_node_ids(d.source, n, kContext, "deliveries.source");
+  check_tensor(d.source, kContext, "deliveries.source", torch::kLong, {k});
+  check_tensor(d.memory, kContext, "deliveries.memory", torch::kFloat, {k, w.memory.size(1)});
+  check_tensor(d.memory_ts, kContext, "deliveries.memory_ts", torch::kDouble, {k});
+  MemoryWrite out;
+  out.nodes = torch::cat({d.nodes, endpoints.nodes});
+  out.rows.memory = torch::cat({d.memory.detach(), w.memory});
+  out.rows.memory_ts = torch::cat({d.memory_ts.detach(), w.memory_ts});
+  out.rows.mail = torch::cat({w.mail.index_select(0, d.source), w.mail});
+  out.rows.mail_ts = torch::cat({w.mail_ts.index_select(0, d.source), w.mail_ts});
+  out.rows.mail_eid = torch::cat({w.mail_eid.index_select(0, d.source), w.mail_eid});
+  return out;
 }
 
 }  // namespace disttgl::trainer

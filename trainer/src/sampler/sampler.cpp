@@ -264,7 +264,8 @@ void TemporalSampler::reset() {
 }
 
 std::vector<TemporalBlock> TemporalSampler::sample(std::span<const NodeId> nodes,
-                                                   std::span<const Timestamp> times) const {
+                                                   std::span<const Timestamp> times,
+                                                   std::uint64_t stream) const {
   DISTTGL_CHECK(nodes.size() == times.size(), "sample: " + std::to_string(nodes.size()) +
                                                   " root nodes but " +
                                                   std::to_string(times.size()) + " root times");
@@ -279,7 +280,9 @@ std::vector<TemporalBlock> TemporalSampler::sample(std::span<const NodeId> nodes
   const NodeId* layer_nodes = nodes.data();
   const Timestamp* layer_times = times.data();
   auto num_roots = static_cast<std::int64_t>(nodes.size());
-  const std::uint64_t seed_hash = detail::splitmix64(options_.seed);
+  // Stream 0 keeps the draws of the seed alone (evaluation, and every run before streams).
+  std::uint64_t seed_hash = detail::splitmix64(options_.seed);
+  if (stream != 0) seed_hash = detail::hash_combine(seed_hash, stream);
   for (std::size_t l = 0; l < options_.fanouts.size(); ++l) {
     const LayerJob job{&graph_,
                        options_.use_cursor ? impl_->cursors.get() : nullptr,

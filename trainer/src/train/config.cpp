@@ -130,6 +130,19 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
   mem.read("time_dim", m.time_dim);
   mem.read("mailbox_size", m.mailbox_size);
   mem.read("updater_heads", m.memory_heads);
+  std::string static_mode = m.joint_static ? "joint" : "none";
+  mem.read("static", static_mode);
+  if (static_mode != "none" && static_mode != "joint") {
+    mem.fail("static", fmt::format("unknown value '{}' (expected one of: none, joint; a "
+                                   "pre-trained table is given with --static-memory)",
+                                   static_mode));
+  }
+  m.joint_static = static_mode == "joint";
+  if (m.joint_static && m.static_memory_dim == 0) m.static_memory_dim = m.memory_dim;
+  mem.read("static_dim", m.static_memory_dim);
+  mem.read("static_dropout", m.static_dropout);
+  mem.range("static_dropout", m.static_dropout, 0.0, 0.99);
+  if (m.joint_static) mem.between("static_dim", m.static_memory_dim, 1, kMaxDim);
   mem.between("dim", m.memory_dim, 1, kMaxDim);
   mem.between("time_dim", m.time_dim, 1, kMaxDim);
   mem.between("mailbox_size", m.mailbox_size, 1, 1024);
@@ -137,6 +150,16 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
   if (m.mailbox_size > 1 && m.kind != ModelKind::kApan) {
     mem.fail("mailbox_size", "must be 1 for tgn and jodie (only apan reads a mailbox)");
   }
+  mem.read_enum("deliver_to", m.deliver_to,
+                {{"self", DeliverTo::kSelf}, {"neighbors", DeliverTo::kNeighbors}});
+  mem.read("deliver_fanout", m.deliver_fanout);
+  if (m.deliver_to == DeliverTo::kNeighbors && m.kind != ModelKind::kApan) {
+    mem.fail("deliver_to", fmt::format("neighbors is only supported for model apan, got {}", kind));
+  }
+  if (mem.has("deliver_fanout") && m.deliver_to != DeliverTo::kNeighbors) {
+    mem.fail("deliver_fanout", "is only used with memory.deliver_to: neighbors");
+  }
+  mem.between("deliver_fanout", m.deliver_fanout, 1, 10000);
   mem.check_unknown();
 
   auto emb = top.child("embedding");
@@ -206,6 +229,10 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
   ev.read("mrr_negatives", c.eval.mrr_negatives);
   ev.read("negative_seed", c.eval.negative_seed);
   ev.read("validation_mrr", c.eval.validation_mrr);
+  ev.read_enum("negative_strategy", c.eval.negative_strategy,
+               {{"random", NegativeStrategy::kRandom},
+                {"historical", NegativeStrategy::kHistorical},
+                {"inductive", NegativeStrategy::kInductive}});
   ev.between("mrr_negatives", c.eval.mrr_negatives, 1, 10000);
   if (!c.eval.validation_mrr && c.optim.select_metric == "mrr") {
     ev.fail("validation_mrr", "must be true with train.select_metric mrr");
@@ -266,6 +293,15 @@ std::string to_yaml(const TrainConfig& c) {
   out << YAML::Key << "dim" << YAML::Value << m.memory_dim;
   out << YAML::Key << "time_dim" << YAML::Value << m.time_dim;
   out << YAML::Key << "mailbox_size" << YAML::Value << m.mailbox_size;
+  out << YAML::Key << "deliver_to" << YAML::Value << std::string(to_string(m.deliver_to));
+  if (m.deliver_to == DeliverTo::kNeighbors) {  // the key is refused with self
+    out << YAML::Key << "deliver_fanout" << YAML::Value << m.deliver_fanout;
+  }
+  if (m.joint_static) {
+    out << YAML::Key << "static" << YAML::Value << "joint";
+    out << YAML::Key << "static_dim" << YAML::Value << m.static_memory_dim;
+  }
+  if (m.static_dropout > 0) out << YAML::Key << "static_dropout" << YAML::Value << m.static_dropout;
   out << YAML::Key << "updater_heads" << YAML::Value << m.memory_heads;
   out << YAML::EndMap;
   out << YAML::Key << "embedding" << YAML::Value << YAML::BeginMap;
@@ -292,6 +328,7 @@ std::string to_yaml(const TrainConfig& c) {
   out << YAML::Key << "mrr_negatives" << YAML::Value << c.eval.mrr_negatives;
   out << YAML::Key << "negative_seed" << YAML::Value << c.eval.negative_seed;
   out << YAML::Key << "validation_mrr" << YAML::Value << c.eval.validation_mrr;
+  out << YAML::Key << "negative_strategy" << YAML::Value << to_string(c.eval.negative_strategy);
   out << YAML::EndMap;
   out << YAML::Key << "runtime" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "device" << YAML::Value << c.runtime.device;

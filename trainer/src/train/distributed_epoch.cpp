@@ -65,8 +65,7 @@ double Trainer::State::train_epoch_distributed(std::int64_t epoch, StageTimes& t
         if (r.end > r.begin) {
           for (std::int32_t p = it.pass; p < layout.j; ++p) {
             auto t0 = Clock::now();
-            auto sampled = sample->run(r.begin, r.end, cfg.optim.train_negatives,
-                                       train_negative_seed(epoch, p));
+            auto sampled = sample->run(r.begin, r.end, train_draws(epoch, p));
             times.add(metrics::Stage::kSample, since(t0));
             t0 = Clock::now();
             held[static_cast<std::size_t>(p)] = gather->run(std::move(sampled), it.memory_sequence);

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -17,15 +18,19 @@
 namespace disttgl::trainer {
 
 SampleStage::SampleStage(const Dataset& dataset, const TemporalSampler* sampler,
-                         const NegativeSampler& negatives)
-    : dataset_(dataset), sampler_(sampler), negatives_(negatives) {}
+                         const NegativeSampler& negatives, const TemporalSampler* delivery_sampler)
+    : dataset_(dataset),
+      sampler_(sampler),
+      negatives_(negatives),
+      delivery_sampler_(delivery_sampler) {}
 
-SampledBatch SampleStage::run(std::int64_t begin, std::int64_t end, std::int64_t num_negatives,
-                              std::uint64_t negative_seed) const {
+SampledBatch SampleStage::run(std::int64_t begin, std::int64_t end,
+                              const BatchDraws& draws) const {
   DISTTGL_CHECK(begin >= 0 && begin < end && end <= dataset_.num_events(), "bad event range");
   SampledBatch b;
   b.begin = begin;
   b.end = end;
+  const std::int64_t num_negatives = draws.negatives_per_event();
   b.num_negatives = num_negatives;
   const std::int64_t n_events = end - begin;
   const auto roots = static_cast<std::size_t>(n_events * (2 + num_negatives));
@@ -38,15 +43,34 @@ SampledBatch SampleStage::run(std::int64_t begin, std::int64_t end, std::int64_t
   b.root_times.insert(b.root_times.end(), dataset_.ts.begin() + first, dataset_.ts.begin() + last);
   b.root_times.insert(b.root_times.end(), dataset_.ts.begin() + first, dataset_.ts.begin() + last);
   if (num_negatives > 0) {
-    const auto neg =
-        negatives_.sample(begin, n_events, static_cast<int>(num_negatives), negative_seed);
-    b.roots.insert(b.roots.end(), neg.begin(), neg.end());
+    b.roots.resize(roots);
+    std::int64_t offset = 0;  // of the current set within an event's negatives
+    for (const NegativeSet& set : draws.negatives) {
+      const auto neg = negatives_.sample(begin, n_events, static_cast<int>(set.count), set.seed,
+                                         set.strategy);
+      for (std::int64_t i = 0; i < n_events; ++i) {
+        std::copy_n(neg.begin() + i * set.count, set.count,
+                    b.roots.begin() + 2 * n_events + i * num_negatives + offset);
+      }
+      offset += set.count;
+    }
     for (std::int64_t i = 0; i < n_events; ++i) {
       b.root_times.insert(b.root_times.end(), static_cast<std::size_t>(num_negatives),
                           dataset_.ts[first + static_cast<std::size_t>(i)]);
     }
   }
-  if (sampler_ != nullptr) b.blocks = sampler_->sample(b.roots, b.root_times);
+  if (sampler_ != nullptr) b.blocks = sampler_->sample(b.roots, b.root_times, draws.sampling_stream);
+  if (delivery_sampler_ != nullptr) {
+    // Roots in write-back row order (src_0, dst_0, src_1, ...): row[e] is then the source row.
+    std::vector<NodeId> ends(static_cast<std::size_t>(2 * n_events));
+    std::vector<Timestamp> times(ends.size());
+    for (std::size_t i = 0; i < static_cast<std::size_t>(n_events); ++i) {
+      ends[2 * i] = dataset_.src[first + i];
+      ends[2 * i + 1] = dataset_.dst[first + i];
+      times[2 * i] = times[2 * i + 1] = dataset_.ts[first + i];
+    }
+    b.delivery = std::move(delivery_sampler_->sample(ends, times, draws.sampling_stream).front());
+  }
   return b;
 }
 
@@ -112,8 +136,22 @@ GatheredBatch GatherStage::run(SampledBatch batch, std::int64_t logical_batch) c
   // nodes are all the nodes the forward touches.
   const auto& all_nodes = batch.blocks.empty() ? batch.roots : batch.blocks.back().nodes;
   auto [unique, index] = unique_with_index(to_tensor(all_nodes));
+  torch::Tensor read_nodes = unique;  // + the delivery targets not among them
+  if (batch.delivery.num_roots > 0) {
+    g.delivery = plan_mail_deliveries(batch.delivery);
+    const torch::Tensor targets = g.delivery.nodes;
+    const torch::Tensor known = torch::isin(targets, unique);
+    const torch::Tensor extra = targets.masked_select(known.logical_not());
+    // unique is sorted: a known target's row is its position there; the others follow.
+    g.delivery_read_index = torch::where(known, torch::searchsorted(unique, targets),
+                                         unique.size(0) - 1 + known.logical_not().cumsum(0));
+    read_nodes = torch::cat({unique, extra});
+  }
   // Pinned on a GPU: the copy below and a GPU store's read then copy without blocking.
-  if (device_.is_cuda()) unique = unique.pin_memory();
+  if (device_.is_cuda()) {
+    unique = unique.pin_memory();
+    read_nodes = g.delivery_read_index.defined() ? read_nodes.pin_memory() : unique;
+  }
   std::vector<BlockTensors> blocks;
   blocks.reserve(batch.blocks.size());
   for (const auto& block : batch.blocks) blocks.push_back(to_block_tensors(block, torch::kCPU));
@@ -138,7 +176,7 @@ GatheredBatch GatherStage::run(SampledBatch batch, std::int64_t logical_batch) c
       in.static_memory = tables_.static_memory.index_select(0, in.unique_nodes);
     }
   });
-  if (store_ != nullptr) g.pending_memory = store_->read_async(logical_batch, unique);
+  if (store_ != nullptr) g.pending_memory = store_->read_async(logical_batch, read_nodes);
   if (profile_) {
     detail::DeviceTransfer::synchronize(g.h2d);
     g.h2d_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -158,7 +196,20 @@ void GatherStage::await_memory(GatheredBatch& batch) const {
     batch.h2d.reset();
   }
   if (store_ == nullptr) return;
-  in.memory = batch.pending_memory.get().to(device_);
+  MemoryRows rows = batch.pending_memory.get();
+  if (batch.delivery_read_index.defined()) {
+    // Targets keep their memory as read; the model sees only the first U rows.
+    const torch::Tensor at = batch.delivery_read_index.to(rows.memory.device());
+    batch.delivery.memory = rows.memory.index_select(0, at).to(device_);
+    batch.delivery.memory_ts = rows.memory_ts.index_select(0, at).to(device_);
+    batch.delivery.nodes = batch.delivery.nodes.to(device_);
+    batch.delivery.source = batch.delivery.source.to(device_);
+    const std::int64_t u = in.unique_nodes.size(0);
+    rows = MemoryRows{rows.memory.narrow(0, 0, u), rows.memory_ts.narrow(0, 0, u),
+                      rows.mail.narrow(0, 0, u), rows.mail_ts.narrow(0, 0, u),
+                      rows.mail_eid.narrow(0, 0, u)};
+  }
+  in.memory = rows.to(device_);
 }
 
 void write_back(MemoryStore* store, const GatheredBatch& batch, const ModelOutputs& outputs,
@@ -169,7 +220,8 @@ void write_back(MemoryStore* store, const GatheredBatch& batch, const ModelOutpu
   if (out.updated_memory.defined() && out.updated_memory.scalar_type() != torch::kFloat) {
     out.updated_memory = out.updated_memory.to(torch::kFloat);
   }
-  const auto w = make_memory_write(batch.inputs, out, batch.event_ts, batch.event_eid);
+  auto w = make_memory_write(batch.inputs, out, batch.event_ts, batch.event_eid);
+  if (!batch.delivery.empty()) w = with_deliveries(w, batch.delivery);
   store->write(batch.logical_batch, shard, w.nodes, w.rows);
 }
 

@@ -32,15 +32,33 @@ namespace fs = std::filesystem;
 
 namespace {
 
-json metrics_json(const EvalMetrics& m) {
-  // NaN (MRR not computed) becomes null: JSON has no NaN.
-  return {{"ap", m.ap},
-          {"auc", m.auc},
-          {"mrr", std::isnan(m.mrr) ? json(nullptr) : json(m.mrr)},
-          {"ap_batch_mean", m.ap_batch_mean},
-          {"events", m.events},
-          {"seconds", m.seconds}};
+json number_or_null(double v) { return std::isnan(v) ? json(nullptr) : json(v); }
+
+}  // namespace
+
+json eval_metrics_json(const EvalMetrics& m) {
+  // NaN (not computed, or an empty subset) becomes null: JSON has no NaN.
+  json j = {{"ap", m.ap},
+            {"auc", m.auc},
+            {"mrr", number_or_null(m.mrr)},
+            {"ap_batch_mean", m.ap_batch_mean},
+            {"events", m.events},
+            {"seconds", m.seconds},
+            {"negative_strategy", m.negative_strategy}};
+  json by = json::object();
+  for (const auto& [name, sm] : m.by_strategy) {
+    by[name] = {{"ap", sm.ap}, {"auc", sm.auc}, {"fallback_fraction", sm.fallback_fraction}};
+  }
+  j["negatives"] = by;
+  j["new_nodes"] = {{"events", m.new_nodes.events},
+                    {"negative_strategy", m.negative_strategy},
+                    {"ap", number_or_null(m.new_nodes.ap)},
+                    {"auc", number_or_null(m.new_nodes.auc)},
+                    {"mrr", number_or_null(m.new_nodes.mrr)}};
+  return j;
 }
+
+namespace {
 
 void write_file_atomic(const fs::path& path, const std::string& text) {
   const fs::path tmp = path.string() + ".tmp";
@@ -208,7 +226,7 @@ EvalMetrics Trainer::fit() {
     s.publish_memory_traffic();  // the epoch's snapshot of the group's daemon
     json line = {{"epoch", epoch},
                  {"loss", loss},
-                 {"val", metrics_json(val)},
+                 {"val", eval_metrics_json(val)},
                  {"train_events_per_second", rate},
                  {"train_seconds", train_seconds},
                  {"stage_seconds", times.to_json()},
@@ -242,7 +260,7 @@ EvalMetrics Trainer::fit() {
   // events, as TGL does after reloading its best checkpoint.
   State& ev = s.distributed() ? s.replica_state() : s;
   detail::load_checkpoint(best.string(), *ev.model, nullptr, ev.memory(), false, s.device);
-  const auto test = ev.evaluate(s.ds.split.val_end, s.ds.num_events(), "test");
+  const auto test = ev.evaluate(s.ds.split.val_end, s.ds.num_events(), "test", true, true);
   if (s.opt.pretrain_static) {
     // The learned table is the product of pre-training: [N, d_mem] float32.
     torch::serialize::OutputArchive a;
@@ -265,7 +283,7 @@ EvalMetrics Trainer::fit() {
     }
   }
   json summary = {
-      {"test", metrics_json(test)},
+      {"test", eval_metrics_json(test)},
       {"val", best_val},
       {"best_epoch", s.meta.best_epoch},
       {"epochs", s.meta.epoch},
@@ -291,15 +309,24 @@ EvalMetrics Trainer::fit() {
         {"split",
          {{"train", s.ds.num_train()}, {"val", s.ds.num_val()}, {"test", s.ds.num_test()}}}}}};
   write_file_atomic(dir / "summary.json", summary.dump(2) + "\n");
-  spdlog::info("test AP {:.4f} AUC {:.4f} MRR {:.4f} (best epoch {})", test.ap, test.auc, test.mrr,
-               s.meta.best_epoch);
+  spdlog::info("test AP {:.4f} AUC {:.4f} MRR {:.4f} (best epoch {}; {} negatives)", test.ap,
+               test.auc, test.mrr, s.meta.best_epoch, test.negative_strategy);
+  for (const auto& [name, sm] : test.by_strategy) {
+    spdlog::info("test with {} negatives: AP {:.4f} AUC {:.4f} ({:.1f}% fell back to random)",
+                 name, sm.ap, sm.auc, 100 * sm.fallback_fraction);
+  }
+  spdlog::info(
+      "test on {} events with a node new since training (inductive setting, {} negatives): AP "
+      "{:.4f} AUC {:.4f}",
+      test.new_nodes.events, test.negative_strategy, test.new_nodes.ap, test.new_nodes.auc);
   return test;
 }
 
 EvalMetrics Trainer::evaluate_checkpoint(const Dataset& dataset, const std::string& checkpoint,
                                          const std::string& split, int threads,
                                          const std::string& static_memory_file,
-                                         const RuntimeConfig& runtime) {
+                                         const RuntimeConfig& runtime,
+                                         std::optional<NegativeStrategy> negatives) {
   if (split != "test" && split != "val") {
     throw ConfigError(fmt::format("--split: unknown value '{}' (expected val or test)", split));
   }
@@ -317,17 +344,18 @@ EvalMetrics Trainer::evaluate_checkpoint(const Dataset& dataset, const std::stri
   opt.static_memory_file = static_memory_file;
   TrainConfig config = parse_config(meta.config_yaml, checkpoint);
   config.runtime = runtime;
+  if (negatives) config.eval.negative_strategy = *negatives;
   Trainer t(dataset, std::move(config), opt);
   State& s = *t.s_;
   detail::check_static_memory(meta, s.meta, checkpoint, static_memory_file);
   if (split == "test") {
     detail::load_checkpoint(checkpoint, *s.model, nullptr, s.memory(), false, s.device);
-    return s.evaluate(dataset.split.val_end, dataset.num_events(), "test");
+    return s.evaluate(dataset.split.val_end, dataset.num_events(), "test", true, true);
   }
   detail::load_checkpoint(checkpoint, *s.model, nullptr, nullptr, false, s.device);
   s.reset_memory();
   s.replay(0, dataset.split.train_end);
-  return s.evaluate(dataset.split.train_end, dataset.split.val_end, "validation");
+  return s.evaluate(dataset.split.train_end, dataset.split.val_end, "validation", true, true);
 }
 
 }  // namespace disttgl::trainer

@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "checkpoint.hpp"
+#include "evaluation_scores.hpp"
 #include "disttgl/common/error.hpp"
 #include "disttgl/common/interrupt.hpp"
 #include "disttgl/metrics/trainer_metrics.hpp"
@@ -200,6 +201,17 @@ struct Trainer::State {
       m.use_static = true;
       m.static_memory_dim = tables.static_memory.size(1);
     }
+    // Named in the user's terms before ModelConfig::validate() names its internal fields.
+    if (m.joint_static && (opt.pretrain_static || m.use_static)) {
+      throw ConfigError(fmt::format(
+          "memory.static: joint cannot be combined with {}",
+          opt.pretrain_static ? "pretrain-static" : "--static-memory (a pre-trained table)"));
+    }
+    if (m.static_dropout > 0 && !m.use_static && !m.joint_static) {
+      throw ConfigError(
+          "memory.static_dropout needs a static node memory (memory.static: joint or "
+          "--static-memory)");
+    }
     m.validate();
     if (ds.num_train() < 1 || ds.num_val() < 1 || ds.num_test() < 1) {
       throw InputError(opt.data_path, 0,
@@ -214,9 +226,11 @@ struct Trainer::State {
     torch::set_num_threads(opt.threads);
     torch::manual_seed(opt.seed);  // seeds the CPU and every CUDA generator
     graph = TCSR::build(ds);
-    if (m.kind == ModelKind::kTgn) {
+    const bool deliver = m.deliver_to == DeliverTo::kNeighbors;
+    if (m.kind == ModelKind::kTgn || deliver) {
       SamplerOptions so;
-      so.fanouts = m.fanouts;
+      // apan has no GNN: its sampler only picks the neighbours that get the endpoints' mails.
+      so.fanouts = deliver ? std::vector<int>{m.deliver_fanout} : m.fanouts;
       so.strategy = cfg.sampling.strategy == "uniform" ? SamplingStrategy::kUniform
                                                        : SamplingStrategy::kRecent;
       so.num_threads = opt.threads;
@@ -231,6 +245,10 @@ struct Trainer::State {
       place = lc.place();
       if (opt.pretrain_static) {
         throw ConfigError("pretrain-static: runs in one process (DISTTGL_WORLD_SIZE 1)");
+      }
+      if (deliver) {  // shards' writes would override one another's endpoints (pipeline.hpp)
+        throw ConfigError(
+            "memory.deliver_to: neighbors runs in one process (DISTTGL_WORLD_SIZE 1)");
       }
       if (opt.memory_daemon.empty()) opt.memory_daemon = lc.memory_daemon;
       opt.job = lc.job;
@@ -267,6 +285,7 @@ struct Trainer::State {
       }
     }
     model = TGNNModel(m);
+    model->set_static_known(seen_in_training());
     model->to(device);
     {
       std::int64_t count = 0;
@@ -296,7 +315,8 @@ struct Trainer::State {
                    lc.world_size, place.group, place.slot, place.shard, to_string(lc.layout),
                    group->backend_name());
     }
-    sample = std::make_unique<SampleStage>(ds, sampler.get(), negatives);
+    sample = std::make_unique<SampleStage>(ds, deliver ? nullptr : sampler.get(), negatives,
+                                           deliver ? sampler.get() : nullptr);
     gather = std::make_unique<GatherStage>(store.get(), std::move(tables), device);
     gather->set_profile(opt.profile_stages);
     meta.num_nodes = ds.num_nodes;
@@ -334,6 +354,14 @@ struct Trainer::State {
     return pass == 0 ? seed : seed ^ (0xD1B54A32D192ED03ULL * static_cast<std::uint64_t>(pass));
   }
 
+  // A training batch's draws: random negatives of the epoch (and pass), and the epoch's own
+  // uniform temporal neighbours (TGL and DyGLib redraw every epoch; stream 0 is evaluation's).
+  BatchDraws train_draws(std::int64_t epoch, std::int32_t pass = 0) const {
+    return {{{NegativeStrategy::kRandom, cfg.optim.train_negatives,
+              train_negative_seed(epoch, pass)}},
+            static_cast<std::uint64_t>(epoch)};
+  }
+
   // The one batch loop of training, evaluation and replay (disttgl.md §3.2): events
   // [begin, end) in batches of batch_size, each through sample -> gather (prefetched up to
   // opt.pipeline_depth batches ahead on a background thread) -> memory rows of its logical
@@ -341,15 +369,14 @@ struct Trainer::State {
   // Memory logical batches continue the store's sequence (reset() starts it at 0).
   template <typename Compute>
   void run_batches(std::int64_t begin, std::int64_t end, std::int64_t batches,
-                   std::int64_t num_negatives, std::uint64_t negative_seed, StageTimes& times,
-                   Compute&& compute) {
+                   const BatchDraws& draws, StageTimes& times, Compute&& compute) {
     const std::int64_t bs = cfg.optim.batch_size;
     const std::int64_t first_logical = store ? store->next_batch() : 0;
     BatchPrefetcher prefetch(batches, opt.pipeline_depth, [&](std::int64_t b) {
       const std::int64_t lo = begin + b * bs;
       const std::int64_t hi = std::min(lo + bs, end);
       auto t = Clock::now();
-      auto sampled = sample->run(lo, hi, num_negatives, negative_seed);
+      auto sampled = sample->run(lo, hi, draws);
       times.add(metrics::Stage::kSample, since(t));
       t = Clock::now();
       auto batch = gather->run(std::move(sampled), first_logical + b);
@@ -406,8 +433,7 @@ struct Trainer::State {
     torch::Tensor loss_sum = torch::zeros({}, torch::dtype(torch::kFloat64).device(device));
     double last_loss = 0;
     events = 0;
-    run_batches(0, ds.num_train(), batches, cfg.optim.train_negatives, train_negative_seed(epoch),
-                times, [&](GatheredBatch& batch, std::int64_t b) {
+    run_batches(0, ds.num_train(), batches, train_draws(epoch), times, [&](GatheredBatch& batch, std::int64_t b) {
                   sync_device();
                   auto t = Clock::now();
                   torch::Tensor loss;
@@ -442,56 +468,93 @@ struct Trainer::State {
     return loss_sum.item<double>() / static_cast<double>(batches);
   }
 
-  // Evaluates events [begin, end) continuing the current memory (and writing it back).
-  // Without MRR only each positive's first negative is drawn: the same draw as with MRR
+  // Evaluates events [begin, end) continuing the current memory (and writing it back), with
+  // negatives of cfg.eval.negative_strategy: the first one of each positive for AP and AUC,
+  // all mrr_negatives for MRR. Without MRR only the first is drawn: the same draw as with MRR
   // (negative i of an event does not depend on the count), so AP and AUC are unchanged.
+  // `all_strategies` adds one negative of each other strategy per positive to the same pass
+  // (the memory evolves from positives only, so one pass scores them all).
   EvalMetrics evaluate(std::int64_t begin, std::int64_t end, const std::string& label,
-                       bool with_mrr = true) {
+                       bool with_mrr = true, bool all_strategies = false) {
     torch::NoGradGuard no_grad;
     model->eval();
     const auto t0 = Clock::now();
     const std::int64_t bs = cfg.optim.batch_size;
-    const std::int64_t n_neg = with_mrr ? cfg.eval.mrr_negatives : 1;
+    const NegativeStrategy selected = cfg.eval.negative_strategy;
+    BatchDraws draws{{{selected, with_mrr ? cfg.eval.mrr_negatives : 1, cfg.eval.negative_seed}},
+                     0};
+    if (all_strategies) {
+      for (const NegativeStrategy other : all_negative_strategies()) {
+        if (other != selected) draws.negatives.push_back({other, 1, cfg.eval.negative_seed});
+      }
+    }
+    const std::int64_t n_first = draws.negatives[0].count;
+    const std::int64_t n_all = draws.negatives_per_event();
     const std::int64_t batches = (end - begin + bs - 1) / bs;
     ProgressLine progress(label, batches);
-    std::vector<double> pos_all, neg1_all, negs_all;
+    std::vector<double> pos_all, negs_all;  // negs_all: [E, n_all] as the batch lays them out
     pos_all.reserve(static_cast<std::size_t>(end - begin));
-    neg1_all.reserve(static_cast<std::size_t>(end - begin));
-    negs_all.reserve(static_cast<std::size_t>((end - begin) * n_neg));
+    negs_all.reserve(static_cast<std::size_t>((end - begin) * n_all));
     BatchMeanAp batch_ap;
     std::int64_t events = 0;
     StageTimes times;
-    run_batches(begin, end, batches, n_neg, cfg.eval.negative_seed, times,
-                [&](GatheredBatch& batch, std::int64_t b) {
-                  if (opt.metrics != nullptr) opt.metrics->add_evaluation_batch();
-                  const ModelOutputs out = forward(batch);
-                  write_back(memory(), batch, out);
-                  auto pos = out.pos_logits.to(torch::kCPU, torch::kFloat64).contiguous();
-                  auto neg = out.neg_logits.to(torch::kCPU, torch::kFloat64).contiguous();
-                  const auto* p = pos.data_ptr<double>();
-                  const auto* q = neg.data_ptr<double>();
-                  const std::int64_t n = batch.end - batch.begin;
-                  std::vector<double> bp(p, p + n), bn(static_cast<std::size_t>(n));
-                  for (std::int64_t i = 0; i < n; ++i)
-                    bn[static_cast<std::size_t>(i)] = q[i * n_neg];
-                  batch_ap.add(bp, bn);
-                  pos_all.insert(pos_all.end(), bp.begin(), bp.end());
-                  neg1_all.insert(neg1_all.end(), bn.begin(), bn.end());
-                  negs_all.insert(negs_all.end(), q, q + n * n_neg);
-                  events += n;
-                  progress.update(b + 1, events, 0.0);
-                });
+    run_batches(begin, end, batches, draws, times, [&](GatheredBatch& batch, std::int64_t b) {
+      if (opt.metrics != nullptr) opt.metrics->add_evaluation_batch();
+      const ModelOutputs out = forward(batch);
+      write_back(memory(), batch, out);
+      auto pos = out.pos_logits.to(torch::kCPU, torch::kFloat64).contiguous();
+      auto neg = out.neg_logits.to(torch::kCPU, torch::kFloat64).contiguous();
+      const auto* p = pos.data_ptr<double>();
+      const auto* q = neg.data_ptr<double>();
+      const std::int64_t n = batch.end - batch.begin;
+      std::vector<double> bp(p, p + n), bn(static_cast<std::size_t>(n));
+      for (std::int64_t i = 0; i < n; ++i) bn[static_cast<std::size_t>(i)] = q[i * n_all];
+      batch_ap.add(bp, bn);
+      pos_all.insert(pos_all.end(), bp.begin(), bp.end());
+      negs_all.insert(negs_all.end(), q, q + n * n_all);
+      events += n;
+      progress.update(b + 1, events, 0.0);
+    });
     progress.finish();
-    EvalMetrics m;
-    m.ap = average_precision(pos_all, neg1_all);
-    m.auc = roc_auc(pos_all, neg1_all);
-    m.mrr = with_mrr ? mean_reciprocal_rank(pos_all, negs_all)
-                     : std::numeric_limits<double>::quiet_NaN();
+    std::vector<std::pair<std::string, std::int64_t>> sets;
+    for (const NegativeSet& set : draws.negatives) sets.emplace_back(to_string(set.strategy), set.count);
+    EvalMetrics m = detail::score_evaluation(pos_all, negs_all, sets, with_mrr);
     m.ap_batch_mean = batch_ap.mean();
     m.events = events;
+    m.negative_strategy = to_string(selected);
+    for (std::size_t k = 0; k < draws.negatives.size(); ++k) {
+      std::int64_t empty = 0;  // events whose own pool is empty (their draws are random)
+      if (draws.negatives[k].strategy != NegativeStrategy::kRandom) {
+        for (std::int64_t e = begin; e < end; ++e) {
+          empty += negatives.pool_size(e, draws.negatives[k].strategy) == 0 ? 1 : 0;
+        }
+      }
+      m.by_strategy[to_string(draws.negatives[k].strategy)].fallback_fraction =
+          static_cast<double>(empty) / static_cast<double>(end - begin);
+    }
+    // The inductive setting (TGN, DyGLib): positives with an endpoint unseen in training.
+    std::vector<std::uint8_t> is_new(static_cast<std::size_t>(end - begin));
+    for (std::int64_t e = begin; e < end; ++e) {
+      is_new[static_cast<std::size_t>(e - begin)] =
+          !seen_in_training()[ds.src[e]] || !seen_in_training()[ds.dst[e]];
+    }
+    m.new_nodes = detail::score_subset(pos_all, negs_all, n_all, n_first, is_new, with_mrr);
     m.seconds = since(t0);
     return m;
   }
+
+  // [N] 1 for nodes with an event in the training split (built on first use).
+  const std::vector<std::uint8_t>& seen_in_training() {
+    if (train_seen.empty()) {
+      train_seen.assign(static_cast<std::size_t>(ds.num_nodes), 0);
+      for (std::int64_t e = 0; e < ds.split.train_end; ++e) {
+        train_seen[static_cast<std::size_t>(ds.src[e])] = 1;
+        train_seen[static_cast<std::size_t>(ds.dst[e])] = 1;
+      }
+    }
+    return train_seen;
+  }
+  std::vector<std::uint8_t> train_seen;
 
   // Runs the training events through the model without learning, to rebuild the memory the
   // validation split continues from.
@@ -500,7 +563,7 @@ struct Trainer::State {
     model->eval();
     const std::int64_t bs = cfg.optim.batch_size;
     StageTimes times;
-    run_batches(begin, end, (end - begin + bs - 1) / bs, 1, 0, times,
+    run_batches(begin, end, (end - begin + bs - 1) / bs, BatchDraws{{NegativeSet{}}, 0}, times,
                 [&](GatheredBatch& batch, std::int64_t) {
                   const ModelOutputs out = forward(batch);
                   write_back(memory(), batch, out);

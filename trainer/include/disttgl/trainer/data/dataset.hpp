@@ -27,7 +27,7 @@ struct Split {
 
 struct Dataset {
   std::string name;                 ///< input file stem, e.g. "wikipedia"
-  std::string source_format;        ///< "jodie", "tgl", "dyglib" or "snap"
+  std::string source_format;        ///< "jodie", "tgl", "dyglib", "snap" or "columns"
   std::int64_t num_nodes = 0;       ///< N; ids are contiguous in [0, N)
   bool bipartite = false;           ///< sources and destinations are disjoint id ranges
   std::int64_t num_src_nodes = 0;   ///< bipartite: sources are [0, num_src_nodes), destinations

@@ -8,7 +8,9 @@
 //   jodie: RNN memory, identity embedding + JODIE time projection, no sampling, mailbox 1.
 //   apan:  attention-over-mailbox memory (2 heads), identity embedding, mailbox 10,
 //          dropout 0.1 / 0.1. TGL's APAN also delivers mails to sampled neighbours
-//          (`deliver_to: neighbors`); here the write-back stage decides who gets mails.
+//          (`deliver_to: neighbors`, configs/apan.yaml); that is `deliver_to` below, which
+//          defaults to self for every kind so that configs and checkpoints written before it
+//          keep their meaning.
 // Dimensions default to 100 everywhere (memory, time encoding, embedding).
 // Thread-safety: plain values.
 #pragma once
@@ -27,6 +29,14 @@ std::string_view to_string(ModelKind kind);
 /// Inverse of to_string; throws ConfigError("model.kind: unknown model 'x' (expected tgn,
 /// jodie or apan)").
 ModelKind parse_model_kind(std::string_view name);
+
+/// Who receives a positive endpoint's new mail after a batch (TGL's memory.deliver_to):
+/// kSelf the endpoint only; kNeighbors also its `deliver_fanout` sampled temporal neighbours
+/// (APAN only; see pipeline.hpp for the exact write).
+enum class DeliverTo { kSelf, kNeighbors };
+
+/// "self", "neighbors".
+std::string_view to_string(DeliverTo to);
 
 /// Link-prediction loss (loss.hpp). kBinaryCrossEntropy is TGL's BCE-with-logits, positives
 /// against 1 and negatives against 0; kSoftmaxCrossEntropy is DistTGL's cross entropy over
@@ -50,6 +60,10 @@ struct ModelConfig {
   std::int64_t memory_heads = 2;    ///< heads of APAN's mailbox attention
   std::vector<int> fanouts = {10};  ///< neighbours sampled per layer (one entry per layer)
   std::int64_t mailbox_size = 1;    ///< mails kept per node (APAN 10)
+  DeliverTo deliver_to = DeliverTo::kSelf;  ///< kNeighbors only for kind apan
+  /// Temporal neighbours sampled per positive endpoint for kNeighbors (TGL's APAN: recent 10;
+  /// apan has no GNN, so this is not a `fanouts` entry). Ignored for kSelf.
+  int deliver_fanout = 10;
   std::int64_t edge_feature_dim = 0;
   std::int64_t node_feature_dim = 0;
   std::int64_t static_memory_dim = 0;  ///< width of DistTGL's static node memory table
@@ -57,7 +71,16 @@ struct ModelConfig {
   /// Static-memory pre-training: a trainable Embedding(num_nodes, memory_dim) replaces the
   /// GRU memory (tgn only; disttgl.md §3.6 "how to reproduce", unverified recipe).
   bool pretrain_static = false;
-  std::int64_t num_nodes = 0;  ///< required when pretrain_static
+  /// DistTGL's static node memory learnt jointly with the model (YAML memory.static: joint):
+  /// a per-node Embedding(num_nodes, static_memory_dim), zero-initialised and combined as
+  /// use_static's table is; rows of nodes without a training event stay zero (docs/accuracy.md
+  /// "static node memory" for why this replaces the pre-trained table by default).
+  bool joint_static = false;
+  /// Training only: each node's static term is dropped with this probability (the rest scaled
+  /// by 1 / (1 - p)), so the model cannot lean on a per-node table alone (YAML
+  /// memory.static_dropout).
+  double static_dropout = 0.0;
+  std::int64_t num_nodes = 0;  ///< required when pretrain_static or joint_static
 
   /// The defaults of `kind` listed in the file comment.
   static ModelConfig defaults(ModelKind kind);

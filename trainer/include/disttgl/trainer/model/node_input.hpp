@@ -22,8 +22,11 @@ namespace disttgl::trainer {
 
 class NodeInputImpl : public torch::nn::Module {
  public:
-  /// node_feature_dim / static_dim == 0 disable that term.
-  NodeInputImpl(std::int64_t memory_dim, std::int64_t node_feature_dim, std::int64_t static_dim);
+  /// node_feature_dim / static_dim == 0 disable that term. `zero_static_map` starts the
+  /// static term's Linear at zero (a given table: the model starts as the dynamic-only one);
+  /// a joint table starts at zero itself and needs the default init here, or neither moves.
+  NodeInputImpl(std::int64_t memory_dim, std::int64_t node_feature_dim, std::int64_t static_dim,
+                bool zero_static_map = true);
 
   /// s: [n, memory_dim] float32; node_features: [n, node_feature_dim] float32 (required iff
   /// node_feature_dim > 0); static_memory: [n, static_dim] float32 (required iff

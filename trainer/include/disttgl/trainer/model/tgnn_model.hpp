@@ -94,6 +94,14 @@ class TGNNModelImpl : public torch::nn::Module {
   /// Submodules (null where the config does not use them).
   std::shared_ptr<MemoryUpdaterImpl> memory_updater;
   StaticMemoryEmbedding static_embedding{nullptr};
+  /// [num_nodes] float32 buffer, 1 for nodes with a training event: the static node memory
+  /// (a table given in ModelInputs::static_memory, or the joint one) is multiplied by it, so
+  /// a node absent from the training split has no learnt static state, only the dynamic
+  /// memory. All ones until set_static_known(); saved in checkpoints.
+  torch::Tensor static_known;
+  /// Sets static_known from [num_nodes] 0/1 values (the training split's nodes). Throws
+  /// InternalError on a wrong length.
+  void set_static_known(const std::vector<std::uint8_t>& known);
   NodeInput node_input{nullptr};
   AttentionEmbedding attention{nullptr};
   IdentityEmbedding identity{nullptr};

@@ -2,9 +2,11 @@
 // known defects fixed:
 //  * only events strictly earlier than the root's time are sampled (exact compare, no 1e-7);
 //  * the node's earliest event is sampleable (TGL PR #15's off-by-one);
-//  * uniform draws are seeded per (seed, layer, node, time), so results are identical for
-//    any thread count and two roots with the same (node, time) — a positive and its
-//    negative-sampled twin — get identical samples.
+//  * uniform draws are seeded per (seed, stream, layer, node, time), so results are identical
+//    for any thread count and two roots with the same (node, time) — a positive and its
+//    negative-sampled twin — get identical samples. The trainer passes the epoch as the
+//    stream of training batches, so every epoch redraws (as TGL and DyGLib do), and stream 0
+//    for evaluation and replay, whose draws stay fixed by the seed.
 // Strategies, for a root (n, t) whose eligible window W = events of n with ts < t holds w
 // entries:
 //  * kRecent: the min(w, fanout) most recent entries of W, by (ts, eid) descending.
@@ -58,8 +60,11 @@ class TemporalSampler {
   /// layer, blocks[0] for the given roots, blocks[l + 1] rooted at blocks[l].nodes with
   /// blocks[l].times. Throws InternalError when the spans differ in length or a node id is
   /// outside [0, graph.num_nodes). A NaN root time has an empty window.
+  /// `stream` selects an independent set of uniform draws under the same seed (the training
+  /// epoch; 0 = evaluation); the recent strategy ignores it.
   std::vector<TemporalBlock> sample(std::span<const NodeId> nodes,
-                                    std::span<const Timestamp> times) const;
+                                    std::span<const Timestamp> times,
+                                    std::uint64_t stream = 0) const;
 
   /// Rewinds the per-node cursors (call at each epoch start; correctness never needs it).
   void reset();

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "disttgl/trainer/sampler/negative.hpp"
 #include "disttgl/trainer/model/model_config.hpp"
 
 namespace disttgl::trainer {
@@ -39,6 +40,10 @@ struct EvalConfig {
   /// negatives, about 17x less work) and logs val MRR as null; test always gets MRR. Needs
   /// select_metric ap.
   bool validation_mrr = true;
+  /// Negatives of validation (which picks the best epoch) and of test's headline AP, AUC and
+  /// MRR: random, historical or inductive (Poursafaei et al., NeurIPS 2022; negative.hpp).
+  /// Test also reports every strategy's AP and AUC (summary.json "test.negatives").
+  NegativeStrategy negative_strategy = NegativeStrategy::kRandom;
 };
 
 /// Where and how the compute runs (YAML section `runtime`; the CLI's --device, --precision

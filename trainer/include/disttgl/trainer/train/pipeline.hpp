@@ -3,7 +3,8 @@
 //   GatherStage   unique block nodes -> memory read issued (MemoryStore::read_async), features
 //   (await)       the memory rows of the batch's logical batch number arrive
 //   (compute)     TGNNModel::forward, loss, backward, optimizer step   (in trainer.cpp)
-//   WriteBack     make_memory_write -> MemoryStore::write for the positive endpoints
+//   WriteBack     make_memory_write -> MemoryStore::write for the positive endpoints (and,
+//                 with memory.deliver_to neighbors, their mails to sampled neighbours)
 // Each stage takes the previous stage's output by value and knows nothing of later stages.
 // BatchPrefetcher runs sample + gather up to `depth` batches ahead on a background thread
 // while the caller computes; a batch's memory read is issued there and answered once the
@@ -22,6 +23,7 @@
 #include "disttgl/trainer/data/dataset.hpp"
 #include "disttgl/trainer/memory/memory_store.hpp"
 #include "disttgl/trainer/model/tgnn_model.hpp"
+#include "disttgl/trainer/model/write_back.hpp"
 #include "disttgl/trainer/sampler/negative.hpp"
 #include "disttgl/trainer/sampler/sampler.hpp"
 
@@ -43,26 +45,52 @@ struct SampledBatch {
   std::vector<Timestamp> root_times;
   /// Sampler blocks (innermost first); empty for models that sample no neighbours.
   std::vector<TemporalBlock> blocks;
+  /// Mail delivery (memory.deliver_to neighbors; num_roots 0 otherwise): one block rooted at
+  /// the 2B positive endpoints in write-back row order src_0, dst_0, src_1, ..., each at its
+  /// event's time, so row[e] is the endpoint whose mail goes to neighbour e.
+  TemporalBlock delivery;
 
   std::int64_t num_events() const { return end - begin; }
 };
 
+/// One set of negatives per positive: `count` draws of `strategy` under `seed`.
+struct NegativeSet {
+  NegativeStrategy strategy = NegativeStrategy::kRandom;
+  std::int64_t count = 1;
+  std::uint64_t seed = 0;
+};
+
+/// What a batch draws besides its positives: negative sets, laid out per event in this order
+/// (event i's negatives are set 0's count, then set 1's, ...), and the neighbour sampler's
+/// uniform stream (the training epoch; 0 for evaluation and replay).
+struct BatchDraws {
+  std::vector<NegativeSet> negatives;
+  std::uint64_t sampling_stream = 0;
+  std::int64_t negatives_per_event() const {
+    std::int64_t n = 0;
+    for (const NegativeSet& s : negatives) n += s.count;
+    return n;
+  }
+};
+
 class SampleStage {
  public:
-  /// `sampler` may be null (jodie/apan sample no neighbours). All references must outlive
-  /// the stage.
+  /// `sampler` may be null (jodie/apan sample no neighbours). `delivery_sampler` (one layer)
+  /// samples SampledBatch::delivery; null = no delivery. All references must outlive the
+  /// stage.
   SampleStage(const Dataset& dataset, const TemporalSampler* sampler,
-              const NegativeSampler& negatives);
+              const NegativeSampler& negatives, const TemporalSampler* delivery_sampler = nullptr);
 
-  /// Roots and blocks for events [begin, end) with `num_negatives` negatives per positive
-  /// drawn with `negative_seed` (deterministic in (seed, event id, k)).
-  SampledBatch run(std::int64_t begin, std::int64_t end, std::int64_t num_negatives,
-                   std::uint64_t negative_seed) const;
+  /// Roots and blocks for events [begin, end) with the negatives of `draws` (deterministic in
+  /// each set's (strategy, seed, event id, k)) and neighbours drawn in its sampling stream.
+  /// Throws ConfigError from NegativeSampler::sample.
+  SampledBatch run(std::int64_t begin, std::int64_t end, const BatchDraws& draws) const;
 
  private:
   const Dataset& dataset_;
   const TemporalSampler* sampler_;
   const NegativeSampler& negatives_;
+  const TemporalSampler* delivery_sampler_;
 };
 
 /// Output of the gather stage: everything the model's forward reads, plus the events, on the
@@ -72,7 +100,13 @@ class SampleStage {
 struct GatheredBatch {
   ModelInputs inputs;
   std::int64_t logical_batch = 0;  ///< memory sequence number of this batch
-  PendingRows pending_memory;      ///< issued read of the unique nodes' memory
+  PendingRows pending_memory;      ///< issued read of the unique nodes' memory (+ delivery)
+  /// Mail deliveries to neighbours (empty without a delivery block); await_memory fills their
+  /// memory and memory_ts from the rows read for this batch.
+  MailDeliveries delivery;
+  /// [D] int64 CPU: row of each delivery target in pending_memory's rows, which are the U
+  /// unique nodes' then the targets' that are not among them.
+  torch::Tensor delivery_read_index;
   std::shared_ptr<detail::TransferFence> h2d;  ///< the copies' completion (null on the CPU)
   double h2d_seconds = 0.0;  ///< host-to-device copy time, measured only when profiling
   torch::Tensor event_ts;   ///< [B] float64
@@ -96,7 +130,8 @@ class GatherStage {
   ~GatherStage();
 
   /// Deduplicates the outermost block's nodes (or the roots), issues the read of their
-  /// memory rows for `logical_batch`, and copies the blocks, roots and per-node features to
+  /// memory rows (and of the delivery targets', plan_mail_deliveries) for `logical_batch`,
+  /// and copies the blocks, roots and per-node features to
   /// the device: on CUDA from pinned host memory on a side stream, not waiting for the
   /// copies (see GatheredBatch::h2d). Safe on a prefetch thread.
   GatheredBatch run(SampledBatch batch, std::int64_t logical_batch) const;
@@ -119,7 +154,8 @@ class GatherStage {
 };
 
 /// Write-back stage: memory and new mails for the batch's positive endpoints, each node at
-/// its last occurrence (make_memory_write + MemoryStore::write of batch.logical_batch). No-op
+/// its last occurrence (make_memory_write + MemoryStore::write of batch.logical_batch),
+/// preceded by batch.delivery's rows (with_deliveries). No-op
 /// without a store. Outputs computed under bf16 autocast are written as float32. `shard` is
 /// the mini-batch shard (DistTGL's i) this write is of.
 void write_back(MemoryStore* store, const GatheredBatch& batch, const ModelOutputs& outputs,

@@ -27,7 +27,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 
 #include "disttgl/trainer/data/dataset.hpp"
@@ -78,6 +81,22 @@ struct RunOptions {
   double collective_timeout_s = 60.0;
 };
 
+/// AP and AUC of one negative strategy (1 negative per positive, same pass as the headline).
+struct StrategyMetrics {
+  double ap = 0.0;
+  double auc = 0.0;
+  /// Share of positives whose own pool was empty, so their negative was a random one.
+  double fallback_fraction = 0.0;
+};
+
+/// Metrics over a subset of the split's positives (same negatives); NaN when it is empty.
+struct SubsetMetrics {
+  std::int64_t events = 0;
+  double ap = 0.0;
+  double auc = 0.0;
+  double mrr = 0.0;  ///< NaN without MRR
+};
+
 struct EvalMetrics {
   double ap = 0.0;             ///< over the whole split, 1 negative per positive
   double auc = 0.0;            ///< same pairs as ap
@@ -87,7 +106,21 @@ struct EvalMetrics {
   double loss = 0.0;           ///< mean training-loss form over the split's batches
   std::int64_t events = 0;
   double seconds = 0.0;
+  /// Strategy of ap/auc/mrr (eval.negative_strategy): random, historical or inductive.
+  std::string negative_strategy = "random";
+  /// By strategy name: the headline strategy's first negative, and with all strategies (test)
+  /// one negative of each other strategy, all in the same pass.
+  std::map<std::string, StrategyMetrics> by_strategy;
+  /// The inductive setting (TGN, DyGLib): positives with an endpoint that has no event in the
+  /// training split, against the headline strategy's negatives. The transductive numbers are
+  /// the whole split's (ap, auc, mrr).
+  SubsetMetrics new_nodes;
 };
+
+/// summary.json's form of `m`: ap, auc, mrr, ap_batch_mean, events, seconds,
+/// negative_strategy, negatives.{random,historical,inductive}.{ap,auc,fallback_fraction} and
+/// new_nodes.{events,negative_strategy,ap,auc,mrr}; NaN values are null.
+nlohmann::json eval_metrics_json(const EvalMetrics& m);
 
 class Trainer {
  public:
@@ -108,11 +141,13 @@ class Trainer {
   /// match the dataset.
   /// `static_memory_file` must be the table the run was trained with (empty if none).
   /// `runtime` (device, precision) replaces the checkpoint config's: a checkpoint written on
-  /// a GPU evaluates on the CPU and back.
+  /// a GPU evaluates on the CPU and back. `negatives` replaces the config's
+  /// eval.negative_strategy for the headline metrics; every strategy is reported either way.
   static EvalMetrics evaluate_checkpoint(const Dataset& dataset, const std::string& checkpoint,
                                          const std::string& split, int threads,
                                          const std::string& static_memory_file = "",
-                                         const RuntimeConfig& runtime = {});
+                                         const RuntimeConfig& runtime = {},
+                                         std::optional<NegativeStrategy> negatives = {});
 
  private:
   struct State;

@@ -159,10 +159,16 @@ for c in "${only[@]}"; do
   log "staging disttgl-$c"
   stage "$c"
   log "building $image on $base"
+  old=$(docker image inspect -f '{{.Id}}' "$image" 2> /dev/null || true)
   docker build -q -f docker/Dockerfile -t "$image" \
     --build-arg BASE="$base" --build-arg PROGRAM="disttgl-$c" --build-arg VERSION="$version" \
     --build-arg REVISION="$revision" --build-arg CREATED="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
     --build-arg DESCRIPTION="${about[$c]}" "$build/images/disttgl-$c" > /dev/null
+  # A rebuild leaves the previous image untagged (3.4 GB for the trainer), and repeated test runs
+  # filled the disk: remove it unless a container still uses it.
+  if [[ -n $old && $old != "$(docker image inspect -f '{{.Id}}' "$image")" ]]; then
+    docker image rm "$old" > /dev/null 2>&1 || true
+  fi
   sizes+=("$image $(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f", $1 / 1e6}')")
 done
 log "images (MB, uncompressed):"

@@ -124,15 +124,14 @@ std::int64_t NegativeSampler::pool_size(EdgeId event, NegativeStrategy strategy)
     throw ConfigError(std::string("negative sampler: strategy ") + to_string(strategy) +
                       " needs a dataset");
   }
-  const Range r = pair_range(event, strategy);
-  return r.end - r.begin - (r.skip >= 0 ? 1 : 0);
+  return pair_range(event, strategy).size();
 }
 
 NodeId NegativeSampler::draw_one(EdgeId event, int i, std::uint64_t seed,
                                  NegativeStrategy strategy) const {
   if (strategy != NegativeStrategy::kRandom) {
     const Range r = pair_range(event, strategy);
-    const std::int64_t size = r.end - r.begin - (r.skip >= 0 ? 1 : 0);
+    const std::int64_t size = r.size();
     if (size > 0) {
       std::int64_t p = r.begin + detail::bounded(draw_hash(strategy, seed, event, i), size);
       if (r.skip >= 0 && p >= r.skip) ++p;

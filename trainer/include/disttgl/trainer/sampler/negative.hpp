@@ -74,6 +74,7 @@ class NegativeSampler {
   struct Range {
     std::int64_t begin, end;  // [begin, end) of pair_dst_
     std::int64_t skip;        // position of the true destination in it, or -1
+    std::int64_t size() const { return end - begin - (skip >= 0 ? 1 : 0); }
   };
   Range pair_range(EdgeId event, NegativeStrategy strategy) const;
   NodeId draw_one(EdgeId event, int i, std::uint64_t seed, NegativeStrategy strategy) const;
